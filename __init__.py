@@ -1,28 +1,31 @@
 """ComfyUI entry point of the AVI latent-SVD attribute editing pack.
 
 Registers the models/avi folder and hands ComfyUI the pack's V3 nodes. Nothing else lives here.
+ComfyUI modules are imported only when ComfyUI calls the entry point, so tools that import this
+folder without a host (test collectors, linters) can.
 """
 import os
-
-import folder_paths
-from comfy_api.latest import ComfyExtension, io
-
-from .nodes import NODES
 
 AVI_FOLDER = "avi"
 
 
 def register_model_folder() -> None:
     """models/avi for learned attributes; extra_model_paths.yaml entries for `avi` keep priority."""
+    import folder_paths
+
     folder_paths.add_model_folder_path(AVI_FOLDER, os.path.join(folder_paths.models_dir, AVI_FOLDER))
     folder_paths.folder_names_and_paths[AVI_FOLDER][1].add(".safetensors")
 
 
-class AVIExtension(ComfyExtension):
-    async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return list(NODES)
+async def comfy_entrypoint():
+    """V3 entry point: a ComfyExtension listing the pack's nodes."""
+    from comfy_api.latest import ComfyExtension
 
+    from .nodes import NODES
 
-async def comfy_entrypoint() -> AVIExtension:
+    class AVIExtension(ComfyExtension):
+        async def get_node_list(self):
+            return list(NODES)
+
     register_model_folder()
     return AVIExtension()

@@ -1,0 +1,83 @@
+"""Latent conventions (DESIGN 2.1-2.2): VE ↔ VP normalisation and timestep fractions → sampler steps."""
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .checks import check_choice, check_latent, check_tensor, check_unit_interval, describe
+
+MODEL_KINDS = ("eps", "v", "flow")
+
+
+def check_sigma(sigma) -> float:
+    """A finite σ >= 0."""
+    value = float(sigma) if isinstance(sigma, (int, float, torch.Tensor)) and not isinstance(sigma, bool) else None
+    if isinstance(sigma, torch.Tensor) and sigma.numel() != 1:
+        value = None
+    if value is None or not math.isfinite(value) or value < 0:
+        raise ValueError(f"sigma must be one finite number >= 0; got {describe(sigma)}")
+    return value
+
+
+def vp_scale(sigma, kind: str) -> float:
+    """sqrt(1 + σ²) for eps/v (x = x0 + σε), sqrt((1-σ)² + σ²) for flow (x = (1-σ)x0 + σε)."""
+    check_choice("model kind", kind, MODEL_KINDS)
+    s = check_sigma(sigma)
+    if kind == "flow":
+        if s > 1:
+            raise ValueError(f"sigma of a flow model must be in [0, 1]; got {s}")
+        return math.sqrt((1.0 - s) ** 2 + s**2)
+    return math.sqrt(1.0 + s**2)
+
+
+def to_vp(x_model: torch.Tensor, sigma, kind: str) -> torch.Tensor:
+    """Unit-variance (VP) latent from the sampler's model-space latent at σ."""
+    check_latent("x_model", x_model)
+    return x_model / vp_scale(sigma, kind)
+
+
+def from_vp(x_vp: torch.Tensor, sigma, kind: str) -> torch.Tensor:
+    """Model-space latent at σ from a VP latent (inverse of to_vp)."""
+    check_latent("x_vp", x_vp)
+    return x_vp * vp_scale(sigma, kind)
+
+
+def forward_noise(x0: torch.Tensor, sigma: float, noise: torch.Tensor, kind: str) -> torch.Tensor:
+    """Forward process in model space: x0 + σε (eps, v) or (1-σ)x0 + σε (flow)."""
+    if kind == "flow":
+        return (1.0 - sigma) * x0 + sigma * noise
+    return x0 + sigma * noise
+
+
+@dataclass(frozen=True)
+class StepChoice:
+    """The sampler step chosen for a timestep fraction, and the timestep it stands for."""
+
+    step: int
+    steps: int
+    timestep: float
+    target_timestep: float
+    sigma: float
+
+
+def step_for_timestep_fraction(
+    fraction: float,
+    sigmas: torch.Tensor,
+    sigma_to_timestep: Callable[[torch.Tensor], torch.Tensor],
+    num_timesteps: int = 1000,
+) -> StepChoice:
+    """Step i < steps whose timestep t(σ_i) is nearest fraction·(T-1) (DESIGN 2.1; T-1 = 999 as ComfyUI counts).
+
+    `sigmas` is the sampler's schedule (steps + 1 values, the last one usually 0); the final
+    sigma is never chosen since nothing would be left to denoise after it.
+    """
+    fraction = check_unit_interval("timestep fraction", fraction)
+    check_tensor("sigmas", sigmas, 1, "[steps + 1]")
+    if sigmas.numel() < 2:
+        raise ValueError(f"sigmas must hold at least 2 values (steps + 1); got {describe(sigmas)}")
+    candidates = sigmas[:-1].float()
+    timesteps = torch.as_tensor(sigma_to_timestep(candidates), dtype=torch.float64).flatten()
+    target = fraction * (num_timesteps - 1)
+    step = int(torch.argmin((timesteps - target).abs()).item())
+    return StepChoice(step, candidates.numel(), float(timesteps[step]), target, float(candidates[step]))

@@ -1,0 +1,76 @@
+"""Channel-wise SVD of latents: x_c = U_c diag(S_c) V_c for every sample and channel."""
+from dataclasses import dataclass
+
+import torch
+
+from .checks import check_latent, check_matrices, check_tensor
+
+
+@dataclass(frozen=True)
+class LatentSVD:
+    """SVD of a latent [B, C, H, W]: U [B, C, H, N], S [B, C, N] descending, V [B, C, N, W] (rows are right vectors)."""
+
+    U: torch.Tensor
+    S: torch.Tensor
+    V: torch.Tensor
+
+    @property
+    def n(self) -> int:
+        """Number of singular values per channel, N = min(H, W)."""
+        return self.S.shape[-1]
+
+    def to(self, *args, **kwargs) -> "LatentSVD":
+        """Move or cast all three factors."""
+        return LatentSVD(self.U.to(*args, **kwargs), self.S.to(*args, **kwargs), self.V.to(*args, **kwargs))
+
+
+def canonical_signs(U: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fix the sign of each pair (u_i, v_i): the largest-magnitude entry of u_i is made positive (DESIGN 2.8)."""
+    idx = U.abs().argmax(dim=-2, keepdim=True)
+    sign = torch.sign(torch.gather(U, -2, idx))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    return U * sign, V * sign.transpose(-1, -2)
+
+
+def decompose_float32(latent: torch.Tensor) -> LatentSVD:
+    """Thin SVD in float32 with canonical signs, on the latent's device."""
+    U, S, V = torch.linalg.svd(latent.float(), full_matrices=False)
+    U, V = canonical_signs(U, V)
+    return LatentSVD(U, S, V)
+
+
+def decompose(latent: torch.Tensor) -> LatentSVD:
+    """Channel-wise SVD of a latent [B, C, H, W], computed in float32, returned in the latent's dtype."""
+    check_latent("latent", latent)
+    return decompose_float32(latent).to(dtype=latent.dtype)
+
+
+def recompose(U: torch.Tensor, S: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """U diag(S) V for stacked factors U [..., H, N], S [..., N], V [..., N, W]."""
+    check_factors(U, S, V)
+    return compose(U, S, V)
+
+
+def compose(U: torch.Tensor, S: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
+    """U diag(S) V without checks, for inner loops (Algorithm 1 lines 10 and 13)."""
+    return (U * S.unsqueeze(-2)) @ V
+
+
+def check_factors(U, S, V) -> None:
+    """U [..., H, N], S [..., N], V [..., N, W] that fit together."""
+    check_matrices("U", U, "[..., H, N]")
+    check_tensor("S", S, U.ndim - 1, "[..., N] (one dimension less than U)")
+    check_tensor("V", V, U.ndim, "[..., N, W] (as many dimensions as U)")
+    n = S.shape[-1]
+    if U.shape[-1] != n or V.shape[-2] != n or U.shape[:-2] != S.shape[:-1] or V.shape[:-2] != S.shape[:-1]:
+        raise ValueError(
+            f"U [..., H, N], S [..., N] and V [..., N, W] do not fit together; got U {tuple(U.shape)}, "
+            f"S {tuple(S.shape)}, V {tuple(V.shape)}"
+        )
+
+
+def singular_values(latent: torch.Tensor) -> torch.Tensor:
+    """Per-channel spectra S [B, C, N] of a latent, descending, in the latent's dtype."""
+    check_latent("latent", latent)
+    return torch.linalg.svdvals(latent.float()).to(latent.dtype)
+

@@ -1,0 +1,165 @@
+"""Training Φ (sections 3.2.2 and 5): Adam on L_AVI over resampled pairs, ρ = 1, SVDs computed once."""
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Callable, Optional
+
+import torch
+
+from .attribute_vectors import Z_VECTOR_MODES, blend, reverse_order
+from .checks import check_choice, check_k, check_positive_float, check_positive_int, check_unit_interval
+from .losses import LossWeights, weighted_terms
+from .phi import PHI_PRESETS, SingularValuePredictor, build_phi
+from .svd import compose, decompose_float32
+from .training_data import CapturedPairs, resample_pairs, samples_per_pair
+
+ProgressFn = Callable[[int, int, dict], None]
+LOSS_NAMES = ("l1", "l2", "l3", "l4", "total")
+SVD_CHUNK = 1024  # samples decomposed at a time: bounds the transient memory of the one-off SVD pass
+
+
+class TrainingCancelled(Exception):
+    """Raised when the cancel check asks training to stop; no partial Φ is returned."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training settings with the paper's defaults (section 5); k = None means N/2, samples_per_pair = None the paper's rule."""
+
+    k: Optional[int] = None
+    hidden: int = PHI_PRESETS["paper"]
+    epochs: int = 5
+    samples_per_pair: Optional[int] = None
+    batch_size: int = 256
+    lr: float = 1e-3
+    weights: LossWeights = field(default_factory=LossWeights)
+    rho: float = 1.0
+    z_vectors: str = "tail"
+    seed: int = 0
+
+    def resolved(self, n: int, pairs: int) -> "TrainSettings":
+        """These settings checked against N and P, with k and samples_per_pair filled in."""
+        k = check_k(n // 2 if self.k is None else self.k, n)
+        per_pair = samples_per_pair(pairs) if self.samples_per_pair is None else self.samples_per_pair
+        check_positive_int("samples_per_pair", per_pair, minimum=0)
+        check_positive_int("hidden", self.hidden)
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_positive_float("lr", self.lr)
+        check_unit_interval("rho", self.rho)
+        check_choice("z_vectors", self.z_vectors, Z_VECTOR_MODES)
+        check_positive_int("seed", self.seed, minimum=0)
+        if not isinstance(self.weights, LossWeights):
+            raise ValueError(f"weights must be a LossWeights; got {type(self.weights).__name__}")
+        return replace(self, k=k, samples_per_pair=per_pair)
+
+    def as_dict(self) -> dict:
+        """Plain values, for file metadata."""
+        return asdict(self)
+
+
+@dataclass
+class TrainingSet:
+    """Everything the loop needs, computed once: VP latents, Û/V̂ at the training ρ, and the spectra Sx, Sz."""
+
+    x: torch.Tensor
+    z: torch.Tensor
+    U_hat: torch.Tensor
+    V_hat: torch.Tensor
+    Sx: torch.Tensor
+    Sz: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def batch(self, idx: torch.Tensor) -> "TrainingSet":
+        """The samples at idx."""
+        return TrainingSet(*(t[idx] for t in (self.x, self.z, self.U_hat, self.V_hat, self.Sx, self.Sz)))
+
+
+@dataclass
+class TrainResult:
+    """Trained Φ, the settings used (k resolved), per-step loss history and the final losses over the training set."""
+
+    phi: SingularValuePredictor
+    settings: TrainSettings
+    history: list[dict]
+    final_losses: dict[str, float]
+    samples: int
+
+
+def build_training_set(x: torch.Tensor, z: torch.Tensor, settings: TrainSettings) -> TrainingSet:
+    """Decompose every sample once and assemble Û, V̂ (Algorithm 1 lines 4-9) before any training step."""
+    Us, Vs, Sxs, Szs = [], [], [], []
+    for start in range(0, x.shape[0], SVD_CHUNK):
+        sx = decompose_float32(x[start:start + SVD_CHUNK])
+        sz = decompose_float32(z[start:start + SVD_CHUNK])
+        U_hat, V_hat = blend(sx, sz, settings.k, settings.rho, settings.z_vectors)
+        Us.append(U_hat), Vs.append(V_hat), Sxs.append(sx.S), Szs.append(sz.S)
+    return TrainingSet(x, z, torch.cat(Us), torch.cat(Vs), torch.cat(Sxs), torch.cat(Szs))
+
+
+def step_losses(phi: SingularValuePredictor, data: TrainingSet, weights: LossWeights) -> dict[str, torch.Tensor]:
+    """L_AVI of a batch: Φ(x) → S, Δs; ŷ = Û S V̂; ỹ = Ũ (S+Δs) Ṽ (Algorithm 1 lines 3, 10-13)."""
+    S, delta_s = phi(data.x.flatten(-2))
+    y_hat = compose(data.U_hat, S, data.V_hat)
+    U_tilde, V_tilde = reverse_order(data.U_hat, data.V_hat)
+    y_tilde = compose(U_tilde, S + delta_s, V_tilde)
+    return weighted_terms(y_hat, y_tilde, data.x, data.z, S, delta_s, data.Sx, data.Sz, weights)
+
+
+@torch.no_grad()
+def evaluate(phi: SingularValuePredictor, data: TrainingSet, weights: LossWeights, batch_size: int) -> dict[str, float]:
+    """Loss terms averaged over a whole training set."""
+    sums = dict.fromkeys(LOSS_NAMES, 0.0)
+    for start in range(0, len(data), batch_size):
+        idx = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
+        terms = step_losses(phi, data.batch(idx), weights)
+        for name in LOSS_NAMES:
+            sums[name] += terms[name].item() * idx.numel()
+    return {name: value / len(data) for name, value in sums.items()}
+
+
+def train_phi(
+    pairs: CapturedPairs,
+    settings: TrainSettings = TrainSettings(),
+    progress: Optional[ProgressFn] = None,
+    should_stop: Optional[Callable[[], bool]] = None,
+    device: Optional[torch.device] = None,
+) -> TrainResult:
+    """Train Φ with Adam on L_AVI; progress(step, total, losses) and should_stop() are called every step."""
+    if not isinstance(pairs, CapturedPairs):
+        raise ValueError(f"pairs must be CapturedPairs; got {type(pairs).__name__}")
+    if not isinstance(settings, TrainSettings):
+        raise ValueError(f"settings must be TrainSettings; got {type(settings).__name__}")
+    _, _, h, w = pairs.x.shape
+    settings = settings.resolved(min(h, w), pairs.pairs)
+    device = torch.device(device) if device is not None else pairs.x.device
+    generator = torch.Generator().manual_seed(settings.seed)
+
+    x, z = resample_pairs(pairs, settings.samples_per_pair, generator)
+    data = build_training_set(x.to(device), z.to(device), settings)
+    del x, z
+    phi = build_phi(h, w, settings.hidden, settings.seed).to(device)
+    optimizer = torch.optim.Adam(phi.parameters(), lr=settings.lr)
+
+    steps_per_epoch = math.ceil(len(data) / settings.batch_size)
+    total = settings.epochs * steps_per_epoch
+    history, step = [], 0
+    phi.train()
+    for epoch in range(settings.epochs):
+        order = torch.randperm(len(data), generator=generator).to(device)
+        for start in range(0, len(data), settings.batch_size):
+            if should_stop is not None and should_stop():
+                raise TrainingCancelled(f"training stopped at step {step} of {total}")
+            terms = step_losses(phi, data.batch(order[start:start + settings.batch_size]), settings.weights)
+            optimizer.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            optimizer.step()
+            step += 1
+            record = {"step": step, "epoch": epoch + 1, **{name: terms[name].item() for name in LOSS_NAMES}}
+            history.append(record)
+            if progress is not None:
+                progress(step, total, record)
+    phi.eval()
+    final = evaluate(phi, data, settings.weights, settings.batch_size)
+    return TrainResult(phi, settings, history, final, len(data))

@@ -1,0 +1,121 @@
+"""Φ files: round trip, metadata checks, refusal of the wrong latent, atomic and non-overwriting writes."""
+import json
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from avi_core import AttributePhi, PhiInfo, build_phi, integrate, load_phi, save_phi
+from avi_core.phi_file import info_to_metadata
+
+
+def attribute(h=8, w=8, hidden=16, c=4, **info):
+    fields = dict(channels=c, height=h, width=w, k=min(h, w) // 2, hidden=hidden, timestep_x=801.0, timestep_z=501.0,
+                  training={"epochs": 5}, losses={"total": 1.5}, note="a photo of a male person → young")
+    fields.update(info)
+    return AttributePhi(build_phi(h, w, hidden, seed=3), PhiInfo(**fields))
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    original = attribute()
+    path = save_phi(str(tmp_path / "young.safetensors"), original)
+    loaded = load_phi(path)
+    assert loaded.info == original.info
+    x, z = torch.randn(2, 4, 8, 8), torch.randn(2, 4, 8, 8)
+    assert torch.equal(integrate(original.phi, x, z, rho=[0.5, 1.0]), integrate(loaded.phi, x, z, rho=[0.5, 1.0]))
+    assert os.listdir(tmp_path) == ["young.safetensors"], "no temporary file is left behind"
+
+
+def test_metadata_is_readable_by_other_tools(tmp_path):
+    path = save_phi(str(tmp_path / "a.safetensors"), attribute())
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    assert json.loads(meta["avi.format_version"]) == 1
+    assert json.loads(meta["avi.note"]) == "a photo of a male person → young"
+    assert json.loads(meta["avi.height"]) == 8
+
+
+def test_never_overwrites_silently(tmp_path):
+    path = str(tmp_path / "a.safetensors")
+    save_phi(path, attribute(hidden=16))
+    before = open(path, "rb").read()
+    with pytest.raises(FileExistsError, match="already exists"):
+        save_phi(path, attribute(hidden=32))
+    assert open(path, "rb").read() == before
+    save_phi(path, attribute(hidden=32), overwrite=True)
+    assert load_phi(path).info.hidden == 32
+    assert sorted(os.listdir(tmp_path)) == ["a.safetensors"]
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    broken = attribute()
+    broken.info = PhiInfo(4, 8, 8, 4, 16, note=b"not text")
+    with pytest.raises(ValueError, match="note must be text"):
+        save_phi(str(tmp_path / "b.safetensors"), broken)
+    assert os.listdir(tmp_path) == []
+
+
+def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
+    import safetensors.torch as st
+
+    def interrupted(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(st, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_phi(str(tmp_path / "c.safetensors"), attribute())
+    assert os.listdir(tmp_path) == []
+
+
+def test_check_fits_names_both_shapes():
+    a = attribute(h=64, w=64, hidden=8)
+    a.check_fits((1, 4, 64, 64))
+    with pytest.raises(ValueError, match=r"trained for 4×64×64 \(C×H×W\) latents \(512×512 px.*got a 4×96×96 latent \(768×768 px\)"):
+        a.check_fits((1, 4, 96, 96))
+    with pytest.raises(ValueError, match=r"trained for 4×64×64.*got a 16×64×64"):
+        a.check_fits((2, 16, 64, 64))
+    with pytest.raises(ValueError, match="trained on a 'eps' model; got latents of a 'v' model"):
+        a.check_fits((1, 4, 64, 64), model_kind="v")
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda m, t: m.pop("avi.k"), "metadata field avi.k is missing"),
+        (lambda m, t: m.update({"avi.k": "8"}), "k = 8 does not fit N = 8"),
+        (lambda m, t: m.update({"avi.hidden": "\"wide\""}), "hidden must be a positive integer; got str 'wide'"),
+        (lambda m, t: m.update({"avi.z_vectors": "\"middle\""}), "z_vectors must be one of"),
+        (lambda m, t: m.update({"avi.model_kind": "\"edm\""}), "model_kind must be one of"),
+        (lambda m, t: m.update({"avi.format_version": "99"}), "format version 99 is newer"),
+        (lambda m, t: m.update({"avi.training": "{oops"}), "avi.training is not valid JSON"),
+        (lambda m, t: m.clear(), "is not an AVI Φ file"),
+        (lambda m, t: t.pop("head_s.bias"), r"missing \['head_s.bias'\]"),
+        (lambda m, t: t.update({"head_s.bias": torch.zeros(3)}), "wrong shape"),
+        (lambda m, t: t.update({"head_s.bias": torch.full((8,), float("nan"))}), "not finite"),
+        (lambda m, t: m.update({"avi.height": "16"}), "weights do not match a Φ for 4×16×8"),
+    ],
+)
+def test_load_refuses_damaged_files(tmp_path, edit, fragment):
+    a = attribute(h=8, w=8, hidden=16)
+    path = save_phi(str(tmp_path / "a.safetensors"), a)
+    tensors, meta = load_file(path), info_to_metadata(a.info)
+    edit(meta, tensors)
+    save_file(tensors, path, metadata=meta)
+    with pytest.raises(ValueError, match=fragment):
+        load_phi(path)
+
+
+def test_load_unreadable_files(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        load_phi(str(tmp_path / "missing.safetensors"))
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match=f"cannot read AVI Φ file {junk}"):
+        load_phi(str(junk))
+    with pytest.raises(ValueError, match="attribute must be an AttributePhi"):
+        save_phi(str(tmp_path / "x.safetensors"), build_phi(8, 8, 8))

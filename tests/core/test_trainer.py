@@ -1,0 +1,149 @@
+"""The trainer: resampled data, convergence, determinism, progress and cancellation."""
+import statistics
+
+import pytest
+import torch
+
+from avi_core import CapturedPairs, LossWeights, TrainingCancelled, TrainSettings, resample_pairs, samples_per_pair, to_vp, train_phi
+from avi_core.conventions import vp_scale
+
+SMALL = dict(hidden=128, samples_per_pair=255, batch_size=64)
+
+
+def synthetic_pairs(p=1, c=4, h=16, w=16, sigma_x=2.0, sigma_z=0.8, kind="eps", seed=0):
+    """Captured pairs as a sampler would give them: shared noise, z's x0 a perturbed copy of x's."""
+    g = torch.Generator().manual_seed(seed)
+    x0x = torch.randn((p, c, h, w), generator=g)
+    x0z = x0x + 0.5 * torch.randn((p, c, h, w), generator=g)
+    eps = torch.randn((p, c, h, w), generator=g)
+    noisy = lambda x0, s: (1 - s) * x0 + s * eps if kind == "flow" else x0 + s * eps  # noqa: E731
+    return CapturedPairs(
+        to_vp(noisy(x0x, sigma_x), sigma_x, kind), to_vp(noisy(x0z, sigma_z), sigma_z, kind), x0x, x0z, sigma_x, sigma_z, kind
+    )
+
+
+def window_mean(history, name, start, size=20):
+    return statistics.mean(h[name] for h in history[start:start + size])
+
+
+def test_training_lowers_loss_by_a_large_margin_and_l3_l4_converge():
+    result = train_phi(synthetic_pairs(), TrainSettings(epochs=40, **SMALL))
+    h = result.history
+    assert len(h) == 40 * 4 and h[-1]["step"] == 160 and h[-1]["epoch"] == 40
+    assert result.final_losses["total"] < 0.4 * h[0]["total"]
+    assert window_mean(h, "l3", 140) < window_mean(h, "l3", 0) / 20
+    for name in ("l3", "l4", "total"):
+        late, later = window_mean(h, name, 120), window_mean(h, name, 140)
+        assert abs(late - later) < 0.1 * later, f"{name} still moving: {late:.2f} -> {later:.2f}"
+    assert result.settings.k == 8 and result.samples == 256
+
+
+def test_same_seed_identical_weights_other_seed_different():
+    settings = TrainSettings(epochs=2, **SMALL, seed=7)
+    a = train_phi(synthetic_pairs(), settings)
+    b = train_phi(synthetic_pairs(), settings)
+    c = train_phi(synthetic_pairs(), TrainSettings(epochs=2, **SMALL, seed=8))
+    for (name, pa), pb, pc in zip(a.phi.state_dict().items(), b.phi.state_dict().values(), c.phi.state_dict().values()):
+        assert torch.equal(pa, pb), name
+    assert a.history == b.history
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.phi.state_dict().values(), c.phi.state_dict().values()))
+
+
+def test_progress_every_step_and_cancel_within_a_step():
+    events = []
+    train_phi(synthetic_pairs(), TrainSettings(epochs=2, **SMALL), progress=lambda s, t, l: events.append((s, t, l)))
+    assert [e[0] for e in events] == list(range(1, 9)) and all(e[1] == 8 for e in events)
+    assert set(events[0][2]) == {"step", "epoch", "l1", "l2", "l3", "l4", "total"}
+
+    calls = []
+
+    def stop_after_three():
+        calls.append(1)
+        return len(calls) > 3
+
+    seen = []
+    with pytest.raises(TrainingCancelled, match="stopped at step 3 of 8"):
+        train_phi(synthetic_pairs(), TrainSettings(epochs=2, **SMALL), progress=lambda s, t, l: seen.append(s), should_stop=stop_after_three)
+    assert seen == [1, 2, 3]
+
+
+def test_cancel_check_may_raise_its_own_exception():
+    class HostInterrupt(Exception):
+        pass
+
+    def interrupt():
+        raise HostInterrupt()
+
+    with pytest.raises(HostInterrupt):
+        train_phi(synthetic_pairs(), TrainSettings(epochs=1, **SMALL), should_stop=interrupt)
+
+
+def test_samples_per_pair_follows_the_paper():
+    assert [samples_per_pair(p) for p in (1, 2, 3, 5, 6, 10)] == [5000, 2500, 1667, 1000, 500, 500]
+    with pytest.raises(ValueError, match="pairs must be an integer >= 1; got int 0"):
+        samples_per_pair(0)
+
+
+@pytest.mark.parametrize("kind", ["eps", "v", "flow"])
+def test_resampled_pairs_share_their_noise(kind):
+    sx, sz = (0.9, 0.4) if kind == "flow" else (3.0, 1.0)
+    pairs = synthetic_pairs(p=2, sigma_x=sx, sigma_z=sz, kind=kind)
+    x, z = resample_pairs(pairs, 5, torch.Generator().manual_seed(0))
+    assert x.shape == z.shape == (12, 4, 16, 16)
+    assert torch.equal(x[:2], pairs.x) and torch.equal(z[:2], pairs.z), "the captured pairs come first"
+    x0x = pairs.x0_x.repeat(5, 1, 1, 1)
+    x0z = pairs.x0_z.repeat(5, 1, 1, 1)
+    keep = lambda s: (1 - s) if kind == "flow" else 1.0  # noqa: E731
+    eps_x = (x[2:] * vp_scale(sx, kind) - keep(sx) * x0x) / sx
+    eps_z = (z[2:] * vp_scale(sz, kind) - keep(sz) * x0z) / sz
+    assert torch.allclose(eps_x, eps_z, atol=1e-4)
+    assert 0.9 < eps_x.std().item() < 1.1
+    assert x.std().item() == pytest.approx(1.0, abs=0.15), "VP latents have about unit variance"
+
+
+def test_several_pairs_train_together():
+    pairs = synthetic_pairs(p=3)
+    result = train_phi(pairs, TrainSettings(epochs=1, hidden=32, samples_per_pair=20, batch_size=16))
+    assert result.samples == 3 * 21 and len(result.history) == 4
+
+
+def test_non_square_sixteen_channel_latents_train():
+    result = train_phi(synthetic_pairs(c=16, h=8, w=12), TrainSettings(epochs=1, hidden=32, samples_per_pair=10, batch_size=8, k=3))
+    assert result.phi.n_singular == 8 and result.phi.in_features == 96 and result.settings.k == 3
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        (TrainSettings(k=16), r"1 <= k < N = 16 .*k = 16"),
+        (TrainSettings(epochs=0), "epochs must be an integer >= 1"),
+        (TrainSettings(batch_size=0), "batch_size must be an integer >= 1"),
+        (TrainSettings(lr=-1e-3), "lr must be a finite number > 0"),
+        (TrainSettings(rho=1.5), r"rho must be in \[0, 1\]"),
+        (TrainSettings(z_vectors="both"), "z_vectors must be one of"),
+        (TrainSettings(hidden=0), "hidden must be an integer >= 1"),
+        (TrainSettings(samples_per_pair=-1), "samples_per_pair must be an integer >= 0"),
+        (TrainSettings(weights=(3, 10, 10, 10)), "weights must be a LossWeights"),
+    ],
+)
+def test_bad_settings(settings, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        train_phi(synthetic_pairs(), settings)
+
+
+def test_bad_pairs():
+    good = synthetic_pairs()
+    with pytest.raises(ValueError, match=r"z and x must have the same shape; got \(1, 4, 8, 8\) and \(1, 4, 16, 16\)"):
+        CapturedPairs(good.x, good.z[..., :8, :8], good.x0_x, good.x0_z, 2.0, 0.8)
+    with pytest.raises(ValueError, match="x0_z contains 1 NaN/Inf"):
+        bad = good.x0_z.clone()
+        bad[0, 0, 0, 0] = float("nan")
+        CapturedPairs(good.x, good.z, good.x0_x, bad, 2.0, 0.8)
+    with pytest.raises(ValueError, match="sigma must be one finite number >= 0; got float -1.0"):
+        CapturedPairs(good.x, good.z, good.x0_x, good.x0_z, -1.0, 0.8)
+    with pytest.raises(ValueError, match="model kind must be one of 'eps', 'v', 'flow'; got 'edm'"):
+        CapturedPairs(good.x, good.z, good.x0_x, good.x0_z, 2.0, 0.8, "edm")
+    with pytest.raises(ValueError, match="pairs must be CapturedPairs"):
+        train_phi((good.x, good.z))
+    with pytest.raises(ValueError, match="weight l1 must be a finite number >= 0"):
+        LossWeights(l1=float("nan"))
