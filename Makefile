@@ -5,12 +5,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   := .host/comfyui
 
-.PHONY: test env
+.PHONY: test env browser-deps
 
 test: env
 	$(PY) -m pytest -q tests
 
-env: $(VENV)/.installed $(HOST)/comfyui_version.py
+env: $(VENV)/.installed $(HOST)/comfyui_version.py browser-deps
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,3 +20,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 $(HOST)/comfyui_version.py: devkit/install_host.py | $(VENV)/.installed
 	$(PY) devkit/install_host.py $(HOST)
+
+# tests/browser drive the real frontend in Debian's chromium through playwright (pinned in
+# requirements-dev.txt); playwright's own browser downloads are not used.
+browser-deps: $(VENV)/.installed
+	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
+	@$(PY) -c "import playwright" || (echo "playwright missing from $(VENV): delete $(VENV)/.installed and run make env" && exit 1)

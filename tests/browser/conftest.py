@@ -1,0 +1,66 @@
+"""One ComfyUI server with the pack installed and one chromium page on its frontend, shared by the
+tests of this folder and stopped after them."""
+import glob
+import json
+import os
+
+import pytest
+
+from devkit import browser
+from devkit.server import REPO_ROOT, ComfyServer
+
+PACK_NAME = "avi-latent-svd"
+WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
+ARTIFACTS = os.path.join(REPO_ROOT, "test-artifacts", "browser")
+STOCK_CHECKPOINT = "tiny.safetensors"
+# Loader nodes whose first widget names a file in a model folder. The frontend only lists file
+# names, so an empty file per referenced name makes those combos valid.
+MODEL_LOADERS = {
+    "CheckpointLoaderSimple": "checkpoints",
+    "VAELoader": "vae",
+    "LoraLoader": "loras",
+    "LoraLoaderModelOnly": "loras",
+}
+
+
+def pack_workflows() -> list:
+    """The pack's UI-format workflows (workflows/*.json), sorted."""
+    return sorted(glob.glob(os.path.join(WORKFLOW_DIR, "*.json")))
+
+
+def placeholder_models(paths) -> dict:
+    """{folder/name: b""} for every model file the workflows at paths name in a loader node."""
+    models = {}
+    for path in paths:
+        with open(path) as f:
+            workflow = json.load(f)
+        for node in workflow.get("nodes", []):
+            folder, values = MODEL_LOADERS.get(node.get("type")), node.get("widgets_values")
+            if folder and isinstance(values, list) and values and isinstance(values[0], str):
+                models[f"{folder}/{values[0]}"] = b""
+    return models
+
+
+@pytest.fixture(scope="package")
+def comfy_server(tmp_path_factory):
+    """ComfyUI with the pack under custom_nodes/avi-latent-svd and the models the workflows name."""
+    models = {f"checkpoints/{STOCK_CHECKPOINT}": b"", **placeholder_models(pack_workflows())}
+    base = tmp_path_factory.mktemp("comfy_frontend")
+    with ComfyServer(base, custom_nodes={PACK_NAME: REPO_ROOT}, models=models) as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
+def chromium_browser():
+    if not os.path.exists(browser.CHROMIUM):
+        raise RuntimeError(f"{browser.CHROMIUM} is missing: `make env` installs it (target browser-deps)")
+    with browser.chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="package")
+def frontend(comfy_server, chromium_browser):
+    """A page on the frontend, booted and ready; load_workflow resets it between workflows."""
+    page = browser.open_frontend(chromium_browser, comfy_server)
+    yield page
+    page.context.close()
