@@ -11,7 +11,7 @@ from .inference import S_INF_MODES, integrate
 from .losses import LossWeights, avi_loss
 from .phi import PHI_PRESETS, SingularValuePredictor, build_phi
 from .phi_file import FORMAT_VERSION, AttributePhi, PhiInfo, load_phi, save_phi
-from .svd import LatentSVD, canonical_signs, decompose, recompose, singular_values
+from .svd import LatentSVD, canonical_signs, decompose, recompose, scale_singular_value, singular_values
 from .trainer import TrainingCancelled, TrainResult, TrainSettings, train_phi
 from .training_data import CapturedPairs, resample_pairs, samples_per_pair
 
@@ -21,5 +21,6 @@ __all__ = [
     "TrainingCancelled", "Z_VECTOR_MODES", "attribute_vectors", "avi_loss", "build_phi", "canonical_signs",
     "decompose", "fidelity_distances", "from_vp", "grassmann_distance", "integrate", "load_phi",
     "principal_angles", "recompose", "resample_pairs", "reverse_order", "samples_per_pair", "save_phi",
+    "scale_singular_value",
     "singular_values", "step_for_timestep_fraction", "subspace_distance", "to_vp", "train_phi", "vp_scale",
 ]

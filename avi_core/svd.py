@@ -1,5 +1,7 @@
 """Channel-wise SVD of latents: x_c = U_c diag(S_c) V_c for every sample and channel."""
+import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -26,6 +28,15 @@ class LatentSVD:
 
 def canonical_signs(U: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Fix the sign of each pair (u_i, v_i): the largest-magnitude entry of u_i is made positive (DESIGN 2.8)."""
+    check_matrices("U", U, "[..., H, N]")
+    check_matrices("V", V, "[..., N, W]")
+    if U.shape[:-2] != V.shape[:-2] or U.shape[-1] != V.shape[-2]:
+        raise ValueError(f"U [..., H, N] and V [..., N, W] do not fit together; got U {tuple(U.shape)}, V {tuple(V.shape)}")
+    return signs_fixed(U, V)
+
+
+def signs_fixed(U: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """canonical_signs without checks."""
     idx = U.abs().argmax(dim=-2, keepdim=True)
     sign = torch.sign(torch.gather(U, -2, idx))
     sign = torch.where(sign == 0, torch.ones_like(sign), sign)
@@ -35,7 +46,7 @@ def canonical_signs(U: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, tor
 def decompose_float32(latent: torch.Tensor) -> LatentSVD:
     """Thin SVD in float32 with canonical signs, on the latent's device."""
     U, S, V = torch.linalg.svd(latent.float(), full_matrices=False)
-    U, V = canonical_signs(U, V)
+    U, V = signs_fixed(U, V)
     return LatentSVD(U, S, V)
 
 
@@ -74,3 +85,22 @@ def singular_values(latent: torch.Tensor) -> torch.Tensor:
     check_latent("latent", latent)
     return torch.linalg.svdvals(latent.float()).to(latent.dtype)
 
+
+
+def scale_singular_value(svd: LatentSVD, index: int, factor: float, channel: Optional[int] = None) -> torch.Tensor:
+    """U diag(S') V with S'_index = factor·S_index, in one channel or all: the probe of the paper's Figures 2-4."""
+    if not isinstance(svd, LatentSVD):
+        raise ValueError(f"svd must be a LatentSVD (from decompose); got {type(svd).__name__}")
+    n, channels = svd.n, svd.S.shape[-2]
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
+        raise ValueError(f"index must be an integer with 0 <= index < N = {n}; got {index!r}")
+    if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < channels):
+        raise ValueError(f"channel must be an integer with 0 <= channel < C = {channels}, or None for all; got {channel!r}")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor):
+        raise ValueError(f"factor must be a finite number; got {factor!r}")
+    S = svd.S.clone()
+    if channel is None:
+        S[..., index] *= factor
+    else:
+        S[..., channel, index] *= factor
+    return compose(svd.U, S, svd.V)

@@ -127,6 +127,13 @@ def train_phi(
     device: Optional[torch.device] = None,
 ) -> TrainResult:
     """Train Φ with Adam on L_AVI; progress(step, total, losses) and should_stop() are called every step."""
+    # Hosts may call this under torch.inference_mode() or no_grad() (ComfyUI runs nodes so): training needs autograd.
+    with torch.inference_mode(False), torch.enable_grad():
+        return train_with_autograd(pairs, settings, progress, should_stop, device)
+
+
+def train_with_autograd(pairs, settings, progress, should_stop, device) -> TrainResult:
+    """train_phi's body, run with autograd enabled."""
     if not isinstance(pairs, CapturedPairs):
         raise ValueError(f"pairs must be CapturedPairs; got {type(pairs).__name__}")
     if not isinstance(settings, TrainSettings):

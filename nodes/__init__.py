@@ -1,3 +1,11 @@
 """ComfyUI glue: one module per stage. Converts LATENT dicts and conventions, calls avi_core."""
+from .capture import CaptureLatentAtStep
+from .explore import ScaleSingularValue, SubspaceDistance
+from .files import LoadAVIPhi, SaveAVIPhi
+from .inject import InjectLatent
+from .integrate import AVIIntegrate
+from .svd import SVDDecompose
+from .train import TrainAVIPhi
 
-NODES = []
+NODES = [CaptureLatentAtStep, SVDDecompose, TrainAVIPhi, AVIIntegrate, InjectLatent, SaveAVIPhi, LoadAVIPhi,
+         ScaleSingularValue, SubspaceDistance]

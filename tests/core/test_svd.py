@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from avi_core import canonical_signs, decompose, recompose, singular_values
+from avi_core import canonical_signs, decompose, recompose, scale_singular_value, singular_values
 
 SHAPES = [(1, 4, 8, 8), (3, 4, 8, 8), (2, 4, 6, 10), (2, 4, 12, 5), (2, 16, 8, 8), (1, 4, 64, 64)]
 
@@ -82,3 +82,22 @@ def test_recompose_bad_input_names_shapes():
         recompose(s.U, s.S[0], s.V)
     with pytest.raises(ValueError, match="NaN/Inf"):
         recompose(s.U, s.S * float("inf"), s.V)
+
+
+def test_scale_singular_value_changes_one_value():
+    x = torch.randn(2, 4, 8, 6, generator=torch.Generator().manual_seed(5))
+    s = decompose(x)
+    assert torch.allclose(scale_singular_value(s, 0, 1.0), x, atol=1e-5)
+    y = scale_singular_value(s, 2, 3.0, channel=1)
+    expected = s.S.clone()
+    expected[:, 1, 2] *= 3.0
+    assert torch.allclose(singular_values(y).sort(dim=-1, descending=True).values, expected.sort(dim=-1, descending=True).values, atol=1e-4)
+    assert torch.allclose(y[:, [0, 2, 3]], x[:, [0, 2, 3]], atol=1e-5), "other channels are untouched"
+    everywhere = scale_singular_value(s, 0, 0.0)
+    assert torch.allclose(singular_values(everywhere)[..., :5], s.S[..., 1:], atol=1e-4), "σ_0 removed in every channel"
+    with pytest.raises(ValueError, match=r"0 <= index < N = 6; got 6"):
+        scale_singular_value(s, 6, 2.0)
+    with pytest.raises(ValueError, match=r"0 <= channel < C = 4"):
+        scale_singular_value(s, 0, 2.0, channel=4)
+    with pytest.raises(ValueError, match="factor must be a finite number"):
+        scale_singular_value(s, 0, float("inf"))

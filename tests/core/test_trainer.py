@@ -147,3 +147,11 @@ def test_bad_pairs():
         train_phi((good.x, good.z))
     with pytest.raises(ValueError, match="weight l1 must be a finite number >= 0"):
         LossWeights(l1=float("nan"))
+
+
+def test_trains_when_called_under_inference_mode():
+    """Hosts such as ComfyUI run nodes under torch.inference_mode(); the trainer still needs autograd."""
+    with torch.inference_mode():
+        pairs = synthetic_pairs()
+        result = train_phi(pairs, TrainSettings(epochs=1, **SMALL))
+    assert result.history[-1]["total"] < result.history[0]["total"]

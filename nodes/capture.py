@@ -1,0 +1,107 @@
+"""Capture Latent at Step: sample from noise to the step nearest a timestep fraction and keep that latent."""
+import torch
+
+import comfy.model_management
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+from comfy_api.latest import io
+
+from ..avi_core import step_for_timestep_fraction
+from .latent_meta import CaptureInfo, model_to_raw, with_capture
+from .model_info import latent_affine, model_kind, sampler_sigmas
+from .ui import CATEGORY, show_text
+
+
+def choose_step(model, sigmas: torch.Tensor, fraction: float, step: int):
+    """(step, timestep, fraction or None): an explicit step wins over the timestep fraction."""
+    ms = model.get_model_object("model_sampling")
+    steps = sigmas.numel() - 1
+    if step >= 0:
+        if step >= steps:
+            raise ValueError(f"step must be below the {steps} sampling steps (0..{steps - 1}), or -1 to use the timestep fraction; got {step}")
+        return step, float(ms.timestep(sigmas[step:step + 1])[0]), None
+    choice = step_for_timestep_fraction(fraction, sigmas, ms.timestep)
+    return choice.step, choice.timestep, fraction
+
+
+def sample_to_step(model, latent_image: dict, seed, steps, cfg, sampler_name, scheduler, positive, negative, step):
+    """Run the sampler through `step` and return (x, x0) there: sampler state and clean prediction, model space."""
+    latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
+    noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
+    seen = {}
+    preview = latent_preview.prepare_callback(model, step + 1)
+
+    def callback(i, x0, x, total):
+        # The callback sees the state *before* step i and the model's x0 for it: one step more
+        # than KSamplerAdvanced(end_at_step=step) runs gives both at the captured step.
+        if i == step:
+            seen["x"], seen["x0"] = x.detach().float().cpu().clone(), x0.detach().float().cpu().clone()
+        preview(i, x0, x, total)
+
+    comfy.sample.sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent,
+                        denoise=1.0, last_step=step + 1, force_full_denoise=False, noise_mask=latent_image.get("noise_mask"),
+                        callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    if "x" not in seen:
+        raise ValueError(f"the sampler {sampler_name!r} does not report its steps, so no latent could be taken at step {step}; "
+                         "use a step-wise sampler such as ddim, euler or heun")
+    return seen["x"], seen["x0"]
+
+
+class CaptureLatentAtStep(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="AVICaptureLatent",
+            display_name="Capture Latent at Step",
+            category=CATEGORY,
+            description=(
+                "Samples from noise with the usual KSampler settings and stops at the step nearest a timestep "
+                "fraction (0.8·T for the original prompt, 0.5·T for the target). The LATENT keeps its leftover noise "
+                "like KSamplerAdvanced(end_at_step) and carries σ, the step and the model's x0 prediction for AVI."
+            ),
+            inputs=[
+                io.Model.Input("model", tooltip="The diffusion model (SD2.1 in the paper)."),
+                io.Conditioning.Input("positive", tooltip="The prompt of this trajectory: the original prompt for x, the target prompt for z."),
+                io.Conditioning.Input("negative", tooltip="The negative prompt."),
+                io.Latent.Input("latent_image", tooltip="The starting latent, usually Empty Latent Image (its size fixes the Φ size)."),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed. Use the same seed for the original and the target capture."),
+                io.Int.Input("steps", default=50, min=1, max=10000, tooltip="Total sampling steps of the trajectory (paper: 50)."),
+                io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Classifier-free guidance scale."),
+                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="ddim",
+                               tooltip="Sampler (paper: ddim). Inject Latent continues with the same one."),
+                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="ddim_uniform",
+                               tooltip="Noise schedule (paper: ddim_uniform)."),
+                io.Float.Input("timestep_fraction", default=0.8, min=0.0, max=1.0, step=0.01,
+                               tooltip="Where to stop, as a fraction of T = 1000 timesteps: 0.8 for the original prompt (Tx), "
+                                       "0.5 for the target (Tz = Tx - 0.3·T). The nearest sampler step is used and reported."),
+                io.Int.Input("step", default=-1, min=-1, max=10000,
+                             tooltip="An explicit step to stop at (0 = pure noise); -1 uses the timestep fraction."),
+            ],
+            outputs=[
+                io.Latent.Output("latent", display_name="latent",
+                                 tooltip="The latent at the captured step in raw VAE units with leftover noise, plus AVI capture metadata. "
+                                         "Also valid input for KSamplerAdvanced (start_at_step = step, add_noise disable)."),
+                io.Int.Output("captured_step", display_name="step", tooltip="The sampler step the latent was taken at."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, sampler_name, scheduler, timestep_fraction, step) -> io.NodeOutput:
+        kind = model_kind(model)
+        sigmas = sampler_sigmas(model, steps, sampler_name, scheduler)
+        step, timestep, fraction = choose_step(model, sigmas, timestep_fraction, step)
+        sigma = float(sigmas[step])
+        if kind == "flow" and sigma >= 1.0:
+            raise ValueError("a flow model's first step (σ = 1) holds no image yet; capture at a later step")
+        x, x0 = sample_to_step(model, latent_image, seed, steps, cfg, sampler_name, scheduler, positive, negative, step)
+        scale, shift, fmt = latent_affine(model, x.shape[1])
+        info = CaptureInfo(sigma, step, steps, timestep, fraction, sampler_name, scheduler, seed, cfg, kind, fmt,
+                           scale, shift, tuple(sigmas.tolist()), x0, ())
+        raw = model_to_raw(x, info).to(comfy.model_management.intermediate_device())
+        out = with_capture(latent_image, raw, info)
+        show_text(cls.hidden.unique_id, f"captured at {info.describe()}")
+        return io.NodeOutput(out, step)

@@ -1,0 +1,123 @@
+"""Save AVI Φ / Load AVI Φ: learned attributes as .safetensors files in models/avi, shared like LoRAs."""
+import os
+import re
+
+import folder_paths
+from comfy_api.latest import io
+
+from ..avi_core import load_phi, save_phi
+from .integrate import require_phi
+from .types import AVIPhi
+from .ui import CATEGORY, show_text
+
+FOLDER = "avi"
+EXT = ".safetensors"
+IF_EXISTS = ["add number", "error", "overwrite"]
+
+
+def target_path(folder: str, name: str) -> str:
+    """folder/name.safetensors, refusing names that would leave the folder or cannot be file names."""
+    clean = (name or "").strip().replace("\\", "/")
+    if clean.lower().endswith(EXT):
+        clean = clean[: -len(EXT)]
+    parts = clean.split("/")
+    if not clean or clean.startswith("/") or any(p in ("", ".", "..") for p in parts) or re.search(r'[<>:"|?*\x00-\x1f]', clean):
+        raise ValueError(f"filename must be a plain name such as 'young' or 'faces/young' inside models/{FOLDER}; got {name!r}")
+    path = os.path.abspath(os.path.join(folder, *parts) + EXT)
+    if os.path.commonpath([path, os.path.abspath(folder)]) != os.path.abspath(folder):
+        raise ValueError(f"filename must stay inside models/{FOLDER}; got {name!r}")
+    return path
+
+
+def numbered(path: str) -> str:
+    """path itself if free, else the first free path_00001, path_00002, ... (as ComfyUI numbers saved files)."""
+    if not os.path.exists(path):
+        return path
+    stem = path[: -len(EXT)]
+    for i in range(1, 100000):
+        candidate = f"{stem}_{i:05d}{EXT}"
+        if not os.path.exists(candidate):
+            return candidate
+    raise ValueError(f"no free file name left for {path}")
+
+
+def describe_phi(info) -> str:
+    """Short text about a learned attribute for the canvas."""
+    total = info.losses.get("total")
+    loss = f", final loss {total:.4g}" if isinstance(total, (int, float)) else ""
+    note = f"\n{info.note}" if info.note else ""
+    return f"Φ for {info.shape_text()} {info.model_kind} latents, k {info.k}, hidden {info.hidden}{loss}{note}"
+
+
+class SaveAVIPhi(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="AVISavePhi",
+            display_name="Save AVI Φ",
+            category=CATEGORY,
+            description="Saves a learned attribute to models/avi/<filename>.safetensors (weights + metadata, written atomically) "
+                        "so Load AVI Φ can reuse it on new seeds without retraining.",
+            inputs=[
+                AVIPhi.Input("phi", tooltip="The learned attribute from Train AVI Φ."),
+                io.String.Input("filename", default="attribute", tooltip="File name inside models/avi, without extension; 'faces/young' makes a subfolder."),
+                io.Combo.Input("if_exists", options=IF_EXISTS, default="add number",
+                               tooltip="When the file exists: add a number (young_00001), stop with an error, or overwrite it."),
+                io.String.Input("note", default="", optional=True, tooltip="Text stored in the file, e.g. the two prompts; empty keeps Φ's own note."),
+            ],
+            outputs=[io.String.Output("saved_as", display_name="saved_as", tooltip="The file name as Load AVI Φ lists it.")],
+            hidden=[io.Hidden.unique_id],
+            is_output_node=True,
+        )
+
+    @classmethod
+    def execute(cls, phi, filename, if_exists, note="") -> io.NodeOutput:
+        from dataclasses import replace
+
+        phi = require_phi(phi)
+        folder = folder_paths.get_folder_paths(FOLDER)[0]
+        path = target_path(folder, filename)
+        if if_exists == "add number":
+            path = numbered(path)
+        elif if_exists == "error" and os.path.exists(path):
+            raise ValueError(f"{path} already exists; choose another filename or set if_exists to 'add number' or 'overwrite'")
+        attribute = type(phi)(phi.phi, replace(phi.info, note=note)) if note else phi
+        save_phi(path, attribute, overwrite=if_exists == "overwrite")
+        saved_as = os.path.relpath(path, folder).replace(os.sep, "/")
+        show_text(cls.hidden.unique_id, f"saved models/{FOLDER}/{saved_as}")
+        return io.NodeOutput(saved_as, ui={"text": [saved_as]})
+
+
+class LoadAVIPhi(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="AVILoadPhi",
+            display_name="Load AVI Φ",
+            category=CATEGORY,
+            description="Loads a learned attribute from models/avi (or any folder extra_model_paths.yaml gives for `avi`); "
+                        "every metadata field is checked, and AVI Integrate refuses latents of another size.",
+            inputs=[io.Combo.Input("phi_name", options=folder_paths.get_filename_list(FOLDER),
+                                   tooltip="A .safetensors file saved by Save AVI Φ.")],
+            outputs=[
+                AVIPhi.Output("phi", display_name="phi", tooltip="The learned attribute."),
+                io.String.Output("info", display_name="info", tooltip="What the file was trained for, its losses and note."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def fingerprint_inputs(cls, phi_name):
+        """Reload when the file changes on disk (same name, new training)."""
+        path = folder_paths.get_full_path(FOLDER, phi_name)
+        return (path, os.path.getmtime(path), os.path.getsize(path)) if path and os.path.exists(path) else phi_name
+
+    @classmethod
+    def execute(cls, phi_name) -> io.NodeOutput:
+        path = folder_paths.get_full_path(FOLDER, phi_name)
+        if path is None:
+            raise ValueError(f"no AVI Φ file named {phi_name!r} in {folder_paths.get_folder_paths(FOLDER)}")
+        attribute = load_phi(path)
+        text = describe_phi(attribute.info)
+        show_text(cls.hidden.unique_id, text)
+        return io.NodeOutput(attribute, text)

@@ -1,0 +1,72 @@
+"""Inject Latent: finish an (edited) latent from its captured step with the original prompt."""
+import torch
+
+import comfy.model_management
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+from comfy_api.latest import io
+
+from .latent_meta import read_capture, without_capture
+from .model_info import model_kind, sampler_sigmas
+from .ui import CATEGORY
+
+FROM_CAPTURE = "from capture"
+
+
+def chosen(name: str, value: str, captured: str) -> str:
+    """The capture's sampler/scheduler; an explicit different choice is an error (the trajectory would not continue)."""
+    if value in (FROM_CAPTURE, captured):
+        return captured
+    raise ValueError(f"the latent was captured with {name} {captured!r} but Inject Latent is set to {value!r}; "
+                     f"set it to '{FROM_CAPTURE}' (or {captured!r}), or capture again with {value!r}")
+
+
+class InjectLatent(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="AVIInjectLatent",
+            display_name="Inject Latent",
+            category=CATEGORY,
+            description=(
+                "Continues denoising a captured or edited latent from its captured step to the end, with the steps and schedule "
+                "of the capture (as KSamplerAdvanced with start_at_step and add_noise disabled). Deterministic samplers (euler, heun, "
+                "ddim) continue exactly; multistep samplers restart their history and ancestral/SDE samplers draw new noise at the step."
+            ),
+            inputs=[
+                io.Model.Input("model", tooltip="The same model as the capture."),
+                io.Conditioning.Input("positive", tooltip="The ORIGINAL prompt (the paper continues with it)."),
+                io.Conditioning.Input("negative", tooltip="The negative prompt."),
+                io.Latent.Input("latent", tooltip="y_pred from AVI Integrate, or a latent from Capture Latent at Step."),
+                io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance scale for the remaining steps."),
+                io.Combo.Input("sampler_name", options=[FROM_CAPTURE] + list(comfy.samplers.KSampler.SAMPLERS), default=FROM_CAPTURE,
+                               tooltip="The capture's sampler; another choice is refused so the trajectory continues exactly."),
+                io.Combo.Input("scheduler", options=[FROM_CAPTURE] + list(comfy.samplers.KSampler.SCHEDULERS), default=FROM_CAPTURE,
+                               tooltip="The capture's schedule; another choice is refused (its σ would not match the latent's)."),
+            ],
+            outputs=[io.Latent.Output("finished", display_name="latent", tooltip="The finished latent, ready for VAE Decode.")],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, latent, cfg, sampler_name, scheduler) -> io.NodeOutput:
+        info = read_capture(latent, "latent", allow_changed=True)
+        if info.step < 0:
+            raise ValueError("this latent has a σ but no sampler step (it was not taken by Capture Latent at Step); "
+                             "finish it with KSamplerAdvanced instead")
+        sampler_name = chosen("sampler", sampler_name, info.sampler)
+        scheduler = chosen("scheduler", scheduler, info.scheduler)
+        if model_kind(model) != info.model_kind:
+            raise ValueError(f"the latent was captured from a {info.model_kind} model; this model is {model_kind(model)}")
+        sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)
+        if sigmas.shape[0] != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
+            raise ValueError("this model's noise schedule differs from the capture's; connect the model the latent was captured with")
+        samples = latent["samples"]
+        noise = torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")
+        callback = latent_preview.prepare_callback(model, info.steps - info.step)
+        out = comfy.sample.sample(model, noise, info.steps, cfg, sampler_name, scheduler, positive, negative, samples,
+                                  denoise=1.0, disable_noise=True, start_step=info.step, force_full_denoise=True,
+                                  noise_mask=latent.get("noise_mask"), callback=callback,
+                                  disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=info.seed)
+        return io.NodeOutput(without_capture(latent, out.to(comfy.model_management.intermediate_device())))

@@ -1,0 +1,80 @@
+"""AVI Integrate (ρ): apply a learned attribute to a captured pair, for one ρ or a sweep of them."""
+import re
+
+from comfy_api.latest import io
+
+from ..avi_core import S_INF_MODES
+from ..avi_core.inference import integrate_svd
+from .latent_meta import vp_to_raw, with_capture
+from .types import AVIPhi, AVISVD, require_svd
+from .ui import CATEGORY, show_text
+
+AS_TRAINED = "as trained"
+
+
+def parse_rho_list(text: str) -> list[float]:
+    """ρ values from text such as "0, 0.25, 0.5" (commas, semicolons or spaces); empty text gives []."""
+    tokens = [t for t in re.split(r"[,;\s]+", text or "") if t]
+    values = []
+    for token in tokens:
+        try:
+            values.append(float(token))
+        except ValueError:
+            raise ValueError(f"rho_list must hold numbers in [0, 1] separated by commas, e.g. '0, 0.5, 1'; {token!r} is not a number") from None
+    return values
+
+
+def require_phi(phi):
+    """An AVI_PHI input."""
+    from ..avi_core import AttributePhi
+
+    if not isinstance(phi, AttributePhi):
+        raise ValueError(f"phi must be an AVI_PHI from Train AVI Φ or Load AVI Φ; got {type(phi).__name__}")
+    return phi
+
+
+class AVIIntegrate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="AVIIntegrate",
+            display_name="AVI Integrate (ρ)",
+            category=CATEGORY,
+            description=(
+                "Attribute Vector Integration (Algorithm 1): builds Û, V̂ from x's and z's singular vectors with strength ρ and "
+                "recomposes y_pred = Û·diag(S)·V̂ with Φ's singular values. Feed y_pred to Inject Latent to finish the image."
+            ),
+            inputs=[
+                AVIPhi.Input("phi", tooltip="The learned attribute (Train AVI Φ or Load AVI Φ), trained for this latent size."),
+                AVISVD.Input("x", tooltip="SVD of the original-prompt latent at Tx: the image to edit."),
+                AVISVD.Input("z", tooltip="SVD of the target-prompt latent at Tz, same seed as x."),
+                io.Float.Input("rho", default=1.0, min=0.0, max=1.0, step=0.01, display_mode=io.NumberDisplay.slider,
+                               tooltip="Edit strength ρ: 0 keeps x's vectors, 1 swaps the last N−k for z's."),
+                io.String.Input("rho_list", default="", optional=True,
+                                tooltip="Optional list of ρ values, e.g. '0, 0.25, 0.5, 0.75, 1': returns one latent per value "
+                                        "(a strength sweep in one run). Empty uses the rho slider."),
+                io.Combo.Input("s_inf", options=list(S_INF_MODES), default="S",
+                               tooltip="Singular values for y_pred: S (Algorithm 1 line 10), S+Δs, or Sx (x's own; with ρ = 0 this returns x)."),
+                io.Combo.Input("z_vectors", options=[AS_TRAINED, "tail", "head"], default=AS_TRAINED,
+                               tooltip="Which of z's singular vectors enter Û, V̂; 'as trained' uses Φ's own setting."),
+            ],
+            outputs=[
+                io.Latent.Output("y_pred", display_name="y_pred",
+                                 tooltip="The edited latent at x's captured step (a batch of len(ρ list) × batch size for a sweep, ρ-major), "
+                                         "with x's capture metadata."),
+            ],
+            hidden=[io.Hidden.unique_id],
+        )
+
+    @classmethod
+    def execute(cls, phi, x, z, rho, rho_list="", s_inf="S", z_vectors=AS_TRAINED) -> io.NodeOutput:
+        phi, x, z = require_phi(phi), require_svd(x, "x"), require_svd(z, "z")
+        if x.shape != z.shape:
+            raise ValueError(f"x and z must have the same latent shape; got x {x.shape} and z {z.shape}")
+        phi.check_fits(x.shape, x.info.model_kind, x.info.latent_format)
+        rhos = parse_rho_list(rho_list) or [rho]
+        mode = phi.info.z_vectors if z_vectors == AS_TRAINED else z_vectors
+        y = integrate_svd(phi.phi, x.latent, x.svd, z.svd, rhos, phi.info.k, s_inf, mode)
+        raw = vp_to_raw(y.flatten(0, 1), x.info)
+        show_text(cls.hidden.unique_id, f"ρ = {', '.join(f'{r:g}' for r in rhos)}; {raw.shape[0]} latent(s) at {x.info.describe()}")
+        return io.NodeOutput(with_capture({"samples": raw}, raw, x.info, keep_x0=False))

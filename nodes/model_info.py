@@ -1,0 +1,41 @@
+"""What the pack needs to know about a ComfyUI MODEL: its prediction kind, latent mapping and schedule."""
+import torch
+
+import comfy.model_sampling
+import comfy.samplers
+
+
+def model_kind(model) -> str:
+    """"eps", "v" or "flow" from the model's sampling class; other parameterisations are refused."""
+    ms = model.get_model_object("model_sampling")
+    name = type(ms).__name__
+    if isinstance(ms, comfy.model_sampling.CONST):
+        return "flow"
+    if isinstance(ms, (comfy.model_sampling.EDM, comfy.model_sampling.X0, comfy.model_sampling.COSMOS_RFLOW)):
+        raise ValueError(f"AVI supports eps-, v-prediction and flow models; this model samples as {name}")
+    if isinstance(ms, comfy.model_sampling.V_PREDICTION):
+        return "v"
+    if isinstance(ms, comfy.model_sampling.EPS):
+        return "eps"
+    raise ValueError(f"AVI supports eps-, v-prediction and flow models; this model samples as {name}")
+
+
+def latent_affine(model, channels: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """(scale [C], shift [C], name) with process_in(raw) = raw·scale + shift, checked on a random probe."""
+    fmt = model.get_model_object("latent_format")
+    zero, one = torch.zeros(1, channels, 1, 1), torch.ones(1, channels, 1, 1)
+    shift = fmt.process_in(zero).flatten().float()
+    scale = fmt.process_in(one).flatten().float() - shift
+    probe = torch.randn(1, channels, 3, 3, generator=torch.Generator().manual_seed(0))
+    expected = probe * scale.view(1, -1, 1, 1) + shift.view(1, -1, 1, 1)
+    affine = fmt.process_in(probe.clone()).shape == probe.shape and torch.allclose(fmt.process_in(probe.clone()), expected, atol=1e-5)
+    if not affine or torch.any(scale == 0):
+        raise ValueError(f"the latent format {type(fmt).__name__} is not a per-channel affine map; AVI cannot convert it")
+    return scale, shift, type(fmt).__name__
+
+
+def sampler_sigmas(model, steps: int, sampler_name: str, scheduler: str) -> torch.Tensor:
+    """The σ schedule KSampler uses for these settings (some samplers add a step), on the CPU."""
+    sampler = comfy.samplers.KSampler(model, steps=steps, device="cpu", sampler=sampler_name, scheduler=scheduler,
+                                      denoise=1.0, model_options=model.model_options)
+    return sampler.sigmas.cpu().float()
