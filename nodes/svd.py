@@ -13,7 +13,7 @@ from .ui import CATEGORY, figure_to_image, new_figure
 def explicit_capture(latent: dict, model, sigma: float) -> CaptureInfo:
     """A capture record for a LATENT taken elsewhere (e.g. KSamplerAdvanced), from its σ and the model."""
     if model is None:
-        raise ValueError(f"this LATENT has no AVI capture metadata. {USE_CAPTURE}, or connect the model and give its σ.")
+        raise ValueError(f"this LATENT has no AVI capture metadata. {USE_CAPTURE}, or connect the model and give its σ explicitly.")
     samples = latent["samples"]
     scale, shift, fmt = latent_affine(model, samples.shape[1])
     ms = model.get_model_object("model_sampling")
@@ -24,6 +24,9 @@ def explicit_capture(latent: dict, model, sigma: float) -> CaptureInfo:
 def resolve_capture(latent, model, sigma: float) -> CaptureInfo:
     """The LATENT's own capture record, or one made from an explicit σ; never both."""
     if sigma < 0:
+        if isinstance(latent, dict) and CAPTURE_KEY not in latent:
+            raise ValueError(f"this LATENT has no AVI capture metadata (σ, step, schedule). {USE_CAPTURE}, "
+                             "or connect the model and give its σ explicitly.")
         return read_capture(latent, "latent")
     if isinstance(latent, dict) and CAPTURE_KEY in latent:
         raise ValueError("this LATENT carries the σ of its capture; leave sigma at -1")
@@ -37,8 +40,10 @@ def spectrum_plot(S: torch.Tensor, title: str):
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red"]
     for c in range(S.shape[1]):
         for b in range(S.shape[0]):
-            ax.semilogy(range(1, S.shape[2] + 1), S[b, c].numpy(), color=colors[c % len(colors)],
+            ax.plot(range(1, S.shape[2] + 1), S[b, c].numpy(), color=colors[c % len(colors)],
                         alpha=1.0 if b == 0 else 0.35, lw=1.5 if b == 0 else 0.8, label=f"channel {c}" if b == 0 and c < 8 else None)
+    if S.max() > 0:  # an all-zero latent (e.g. an empty one) has no log scale
+        ax.set_yscale("log")
     ax.set_xlabel("index i (descending)")
     ax.set_ylabel("singular value σ_i")
     ax.set_title(title, fontsize=9)

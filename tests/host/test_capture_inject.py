@@ -1,0 +1,98 @@
+"""Capture Latent at Step and Inject Latent against a plain KSampler and the stock KSamplerAdvanced split."""
+import pytest
+import torch
+
+from tests.host.avi_prompts import base_nodes, capture, inject, ksampler, ksampler_advanced
+
+
+def samples(result, node, slot=0):
+    return result.output(node, slot)["samples"]
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+@pytest.mark.parametrize("sampler, scheduler", [("euler", "normal"), ("ddim", "ddim_uniform")])
+def test_capture_then_inject_equals_plain_run_and_stock_split(host, tiny_ckpt, prediction, sampler, scheduler):
+    run = dict(seed=3, steps=20, sampler=sampler, scheduler=scheduler)
+    p = base_nodes(tiny_ckpt[prediction], "a photo of a castle", "unused", 128)
+    p["plain"] = ksampler(**run)
+    p["capture"] = capture("original", 0.8, **run)
+    p["inject"] = inject(["capture", 0])
+    p["adv_end"] = ksampler_advanced(["empty", 0], start=0, end=["capture", 1], add_noise="enable", leftover="enable", **run)
+    p["adv_continue"] = ksampler_advanced(["adv_end", 0], start=["capture", 1], end=10000, add_noise="disable", leftover="disable", **run)
+    p["stock_from_capture"] = ksampler_advanced(["capture", 0], start=["capture", 1], end=10000, add_noise="disable", leftover="disable", **run)
+    result = host.run(p, outputs=list(p))
+    plain = samples(result, "plain")
+    step = result.output("capture", 1)
+    assert step == 3, "0.8·T is the 4th of 20 uniform steps (t = 801)"
+    assert (samples(result, "inject") - plain).abs().max().item() < 1e-4
+    assert (samples(result, "adv_continue") - plain).abs().max().item() < 1e-4
+    assert (samples(result, "stock_from_capture") - samples(result, "inject")).abs().max().item() < 1e-5
+    assert (samples(result, "capture") - samples(result, "adv_end")).abs().max().item() < 1e-5, \
+        "the captured latent is what KSamplerAdvanced(end_at_step, leftover noise) returns"
+    assert plain.abs().max().item() > 0.1 and torch.isfinite(plain).all()
+
+
+def test_timestep_fraction_maps_to_the_reported_step(host, tiny_ckpt):
+    p = base_nodes(tiny_ckpt["eps"], "a photo of a castle", "a photo of a dilapidated castle", 64)
+    run = dict(seed=1, steps=50, sampler="ddim", scheduler="ddim_uniform")
+    p["at_08"] = capture("original", 0.8, **run)
+    p["at_05"] = capture("target", 0.5, **run)
+    p["explicit"] = capture("original", 0.8, step=12, **run)
+    result = host.run(p, outputs=["at_08", "at_05", "explicit"])
+    assert result.output("at_08", 1) == 9 and result.output("at_05", 1) == 24 and result.output("explicit", 1) == 12
+    texts = {d["node_id"]: d["text"] for d in result.events("progress_text")}
+    assert "step 9 of 50 (t = 801 ≈ 0.8·T" in texts["at_08"]
+    assert "step 24 of 50 (t = 501 ≈ 0.5·T" in texts["at_05"]
+    assert "step 12 of 50 (t = 741," in texts["explicit"]
+    info = result.output("at_08")["avi_capture"]
+    assert info.step == 9 and info.steps == 50 and len(info.sigmas) == 51
+    assert info.model_kind == "eps" and info.latent_format == "SD15"
+    assert torch.allclose(info.latent_scale, torch.full((4,), 0.18215))
+    assert info.x0.shape == (1, 4, 8, 8)
+
+
+def test_x0_is_the_samplers_prediction_at_the_captured_step(host, tiny_ckpt):
+    """Euler: x_{s+1} = x_s + (x_s - x0_s)/σ_s · (σ_{s+1} - σ_s), with x0_s the captured prediction."""
+    p = base_nodes(tiny_ckpt["eps"], "a photo of a castle", "unused", 64)
+    run = dict(seed=2, steps=20, sampler="euler", scheduler="normal")
+    p["s"] = capture("original", 0.0, step=6, **run)
+    p["s_next"] = capture("original", 0.0, step=7, **run)
+    result = host.run(p, outputs=["s", "s_next"])
+    info = result.output("s")["avi_capture"]
+    x_s = samples(result, "s") * 0.18215
+    x_next = samples(result, "s_next") * 0.18215
+    sig, sig_next = info.sigmas[6], info.sigmas[7]
+    predicted = x_s + (x_s - info.x0) / sig * (sig_next - sig)
+    assert (predicted - x_next).abs().max().item() < 1e-4
+
+
+def test_inject_refuses_mismatched_settings_and_plain_latents(host, tiny_ckpt):
+    from devkit.comfy_host import ExecutionFailed
+
+    p = base_nodes(tiny_ckpt["eps"], "a photo of a castle", "unused", 64)
+    p["capture"] = capture("original", 0.8, steps=10)
+    p["bad_sampler"] = inject(["capture", 0], sampler="euler")
+    with pytest.raises(ExecutionFailed, match="captured with sampler 'ddim' but Inject Latent is set to 'euler'"):
+        host.run(p, outputs=["bad_sampler"])
+    del p["bad_sampler"]
+    p["bad_scheduler"] = inject(["capture", 0], scheduler="karras")
+    with pytest.raises(ExecutionFailed, match="captured with scheduler 'ddim_uniform'"):
+        host.run(p, outputs=["bad_scheduler"])
+    del p["bad_scheduler"]
+    p["plain_latent"] = inject(["empty", 0])
+    with pytest.raises(ExecutionFailed, match="no AVI capture metadata.*Capture Latent at Step"):
+        host.run(p, outputs=["plain_latent"])
+    del p["plain_latent"]
+    p["ckpt_v"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": tiny_ckpt["v"]}}
+    p["other_model"] = {**inject(["capture", 0]), "inputs": {**inject(["capture", 0])["inputs"], "model": ["ckpt_v", 0]}}
+    with pytest.raises(ExecutionFailed, match="captured from a eps model; this model is v"):
+        host.run(p, outputs=["other_model"])
+
+
+def test_capture_rejects_out_of_range_step(host, tiny_ckpt):
+    from devkit.comfy_host import ExecutionFailed
+
+    p = base_nodes(tiny_ckpt["eps"], "a photo of a castle", "unused", 64)
+    p["capture"] = capture("original", 0.8, steps=10, step=10)
+    with pytest.raises(ExecutionFailed, match=r"step must be below the 10 sampling steps \(0..9\).*got 10"):
+        host.run(p, outputs=["capture"])

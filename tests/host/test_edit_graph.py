@@ -1,0 +1,105 @@
+"""The full edit graph: capture ×2, SVD ×2, train, integrate, inject, decode."""
+import time
+
+import pytest
+import torch
+
+from tests.host.avi_prompts import SMALL_TRAINING, base_nodes, capture, edit_prompt
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_edit_graph_runs_and_identity_reproduces_the_unedited_image(host, tiny_ckpt, prediction):
+    start = time.perf_counter()
+    result = host.run(edit_prompt(tiny_ckpt[prediction], rho=0.0, s_inf="Sx"))
+    seconds = time.perf_counter() - start
+    edited, unedited = result.output("decode"), result.output("unedited_decode")
+    assert edited.shape == unedited.shape == (1, 128, 128, 3)
+    assert (edited - unedited).abs().max().item() < 1e-4, "ρ = 0 with S_inf = Sx is the identity"
+    plot = result.output("train", 1)
+    assert plot.ndim == 4 and plot.shape[-1] == 3 and plot.std().item() > 0.01, "the loss curves image is a real plot"
+    print(f"\nfull tiny edit graph ({prediction}, 20 ddim steps, 128 px, small training): {seconds:.2f} s")
+
+
+def test_positive_rho_changes_the_image_and_a_rho_list_gives_a_batch(host, tiny_ckpt):
+    result = host.run(edit_prompt(tiny_ckpt["eps"], rho_list="0, 0.5, 1", s_inf="Sx"))
+    edited, unedited = result.output("decode"), result.output("unedited_decode")
+    assert edited.shape == (3, 128, 128, 3)
+    assert (edited[0] - unedited[0]).abs().max().item() < 1e-4, "the ρ = 0 member is the identity"
+    diff_half = (edited[1] - unedited[0]).abs().mean().item()
+    diff_full = (edited[2] - unedited[0]).abs().mean().item()
+    assert diff_full > 1e-3 and diff_half > 1e-4, (diff_half, diff_full)
+    y = result.output("integrate")["samples"]
+    assert y.shape == (3, 4, 16, 16)
+    single = host.run(edit_prompt(tiny_ckpt["eps"], rho=1.0, s_inf="S"))
+    assert single.output("decode").shape == (1, 128, 128, 3)
+    assert (single.output("decode") - single.output("unedited_decode")).abs().mean().item() > 1e-3
+
+
+def test_batch_of_seeds_non_square_latent(host, tiny_ckpt):
+    training = dict(SMALL_TRAINING, samples_per_pair=-1, epochs=1, batch_size=512)
+    result = host.run(edit_prompt(tiny_ckpt["v"], size=64, width=96, batch=2, rho_list="0.25 1", training=training))
+    assert result.output("integrate")["samples"].shape == (4, 4, 8, 12)
+    assert result.output("decode").shape == (4, 64, 96, 3)
+    phi = result.output("train")
+    assert phi.info.training["pairs"] == 2 and phi.info.training["samples"] == 2 * (2500 + 1), "paper rule: 5000/P per pair"
+
+
+def test_svd_decompose_refuses_a_latent_without_capture(host, tiny_ckpt):
+    from devkit.comfy_host import ExecutionFailed
+
+    p = base_nodes(tiny_ckpt["eps"], "a", "b", 64)
+    p["svd"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["empty", 0]}}
+    with pytest.raises(ExecutionFailed, match="no AVI capture metadata.*Use Capture Latent at Step.*or connect the model and give its σ explicitly"):
+        host.run(p, outputs=["svd"])
+
+
+def test_svd_decompose_accepts_an_explicit_sigma_and_refuses_changed_captures(host, tiny_ckpt):
+    from devkit.comfy_host import ExecutionFailed
+
+    p = base_nodes(tiny_ckpt["eps"], "a", "b", 64)
+    p["capture"] = capture("original", 0.8, steps=10)
+    p["svd_explicit"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["empty", 0], "model": ["ckpt", 0], "sigma": 2.0}}
+    p["svd_captured"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture", 0]}}
+    result = host.run(p, outputs=["svd_explicit", "svd_captured"])
+    svd = result.output("svd_explicit")
+    assert svd.info.sigma == 2.0 and svd.info.step == -1 and svd.latent.shape == (1, 4, 8, 8)
+    captured = result.output("svd_captured")
+    info = captured.info
+    expected = result.output("capture")["samples"] * 0.18215 / (1 + info.sigma ** 2) ** 0.5
+    assert torch.allclose(captured.latent, expected, atol=1e-5), "VP latent = process_in(raw) / sqrt(1 + σ²)"
+    assert torch.allclose(captured.svd.U @ torch.diag_embed(captured.svd.S) @ captured.svd.V, captured.latent, atol=1e-4)
+    p["changed"] = {"class_type": "LatentMultiply", "inputs": {"samples": ["capture", 0], "multiplier": 1.5}}
+    p["svd_changed"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["changed", 0]}}
+    with pytest.raises(ExecutionFailed, match="was changed after it was captured"):
+        host.run(p, outputs=["svd_changed"])
+
+
+def test_train_refuses_pairs_with_different_seeds(host, tiny_ckpt):
+    from devkit.comfy_host import ExecutionFailed
+
+    p = edit_prompt(tiny_ckpt["eps"])
+    p["capture_z"]["inputs"]["seed"] = 99
+    with pytest.raises(ExecutionFailed, match="same seed.*got seeds 1 and 99"):
+        host.run(p, outputs=["train"])
+
+
+def test_explore_nodes(host, tiny_ckpt):
+    p = edit_prompt(tiny_ckpt["eps"])
+    p["scale"] = {"class_type": "AVIScaleSingularValue", "inputs": {"svd": ["svd_x", 0], "index": 0, "factor": 1.0, "channel": -1}}
+    p["scaled_finish"] = {"class_type": "AVIInjectLatent", "inputs": {**p["unedited_inject"]["inputs"], "latent": ["scale", 0]}}
+    p["scale_half"] = {"class_type": "AVIScaleSingularValue", "inputs": {"svd": ["svd_x", 0], "index": 0, "factor": 0.5, "channel": 2}}
+    p["distance"] = {"class_type": "AVISubspaceDistance", "inputs": {"a": ["svd_x", 0], "b": ["svd_z", 0], "p": 4, "side": "left"}}
+    p["distance_self"] = {"class_type": "AVISubspaceDistance", "inputs": {"a": ["svd_x", 0], "b": ["svd_x", 0], "p": 4, "side": "right"}}
+    result = host.run(p, outputs=["scaled_finish", "unedited_inject", "scale_half", "distance", "distance_self"])
+    same = result.output("scaled_finish")["samples"] - result.output("unedited_inject")["samples"]
+    assert same.abs().max().item() < 1e-3, "factor 1 changes nothing"
+    svd_x = result.output("svd_x")
+    half = result.output("scale_half")["samples"] * 0.18215 / (1 + svd_x.info.sigma ** 2) ** 0.5
+    expected = svd_x.svd.S.clone()
+    expected[0, 2, 0] *= 0.5
+    got = torch.linalg.svdvals(half)
+    assert torch.allclose(got, expected.sort(dim=-1, descending=True).values, rtol=1e-4, atol=1e-4)
+    d = result.output("distance")
+    assert 0 < d <= 2 * 3.1416 / 2 + 1e-6
+    assert result.output("distance_self") < 1e-6
+    assert result.output("distance", 1).shape[-1] == 3

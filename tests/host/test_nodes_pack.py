@@ -1,0 +1,50 @@
+"""The pack loads as ComfyUI loads a custom_nodes folder, and /object_info describes every node fully."""
+import logging
+
+DISPLAY_NAMES = {
+    "AVICaptureLatent": "Capture Latent at Step",
+    "AVISVDDecompose": "SVD Decompose",
+    "AVITrainPhi": "Train AVI Φ",
+    "AVIIntegrate": "AVI Integrate (ρ)",
+    "AVIInjectLatent": "Inject Latent",
+    "AVISavePhi": "Save AVI Φ",
+    "AVILoadPhi": "Load AVI Φ",
+    "AVIScaleSingularValue": "Scale Singular Value",
+    "AVISubspaceDistance": "Subspace Distance",
+}
+
+
+def test_pack_loads_without_warning_or_error(host):
+    assert host.pack.success
+    assert host.pack.path.endswith("custom_nodes/avi-latent-svd")
+    noisy = [line for line in host.pack.log if line.level >= logging.WARNING]
+    assert noisy == [], noisy
+
+
+def test_object_info_lists_every_node_with_tooltips(host):
+    info = host.object_info()
+    ours = {name: node for name, node in info.items() if node["python_module"] == "custom_nodes.avi-latent-svd"}
+    assert {name: node["display_name"] for name, node in ours.items()} == DISPLAY_NAMES
+    for name, node in ours.items():
+        assert name.startswith("AVI")
+        assert node["category"] == "AVI", name
+        assert len(node["description"]) > 40, name
+        for section in ("required", "optional"):
+            for input_name, spec in node["input"].get(section, {}).items():
+                assert len(spec) == 2 and spec[1].get("tooltip"), f"{name}.{input_name} has no tooltip"
+        assert node["output_tooltips"] and all(node["output_tooltips"]), f"{name} has an output without tooltip"
+        assert len(node["output_tooltips"]) == len(node["output"]) == len(node["output_name"])
+    assert ours["AVISavePhi"]["output_node"] is True
+    assert ours["AVITrainPhi"]["output"] == ["AVI_PHI", "IMAGE"]
+    assert ours["AVISVDDecompose"]["output"] == ["AVI_SVD", "IMAGE"]
+    assert ours["AVICaptureLatent"]["input"]["required"]["seed"][1]["control_after_generate"] is True
+    assert ours["AVIIntegrate"]["input"]["required"]["rho"][1]["display"] == "slider"
+
+
+def test_avi_model_folder_is_registered_and_honours_extra_model_paths(host, extra_model_dirs):
+    import folder_paths
+
+    paths = folder_paths.get_folder_paths("avi")
+    assert paths[0] == extra_model_dirs["avi"], "the extra_model_paths.yaml entry keeps its place"
+    assert any(p.endswith("models/avi") for p in paths)
+    assert folder_paths.folder_names_and_paths["avi"][1] == {".safetensors"}
