@@ -1,0 +1,523 @@
+"""In-process headless ComfyUI for tests and the demo: boot once, run API-format prompts, read outputs."""
+# A real ComfyUI: the same node registry, executor and validation, the pack loaded from
+# <base>/custom_nodes as main.py loads it. Only the web server is left out: HarnessServer stands
+# in for the PromptServer members the executor and nodes use, and records every message.
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, Optional
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLACEHOLDERS_DIR = os.path.join(REPO_ROOT, "devkit", "placeholders")
+PACK_NAME = "avi-latent-svd"
+CLIENT_ID = "avi-harness"
+
+_prepared: dict = {}
+_host: list = []
+
+
+class HostError(RuntimeError):
+    """A prompt did not run; the message carries ComfyUI's own error."""
+
+
+class PromptInvalid(HostError):
+    """execution.validate_prompt refused the prompt (what POST /prompt would answer with 400)."""
+
+    def __init__(self, message: str, validation: "Validation"):
+        super().__init__(message)
+        self.validation = validation
+
+
+class ExecutionFailed(HostError):
+    """A node raised during execution; `result` holds what ran before it."""
+
+    def __init__(self, message: str, result: "RunResult"):
+        super().__init__(message)
+        self.result = result
+
+
+class ExecutionInterrupted(HostError):
+    """The run stopped on nodes.interrupt_processing(); `result` holds what ran before it."""
+
+    def __init__(self, message: str, result: "RunResult"):
+        super().__init__(message)
+        self.result = result
+
+
+class LogLine(NamedTuple):
+    level: int
+    logger: str
+    message: str
+
+
+class ProgressEvent(NamedTuple):
+    value: float
+    total: float
+    node_id: Optional[str]
+
+
+class Validation(NamedTuple):
+    ok: bool
+    error: Optional[dict]
+    outputs: list
+    node_errors: dict
+
+
+def default_comfy_dir() -> str:
+    """The embedded ComfyUI tree: $AVI_COMFYUI_DIR or <repo>/.host/comfyui."""
+    return os.path.abspath(os.environ.get("AVI_COMFYUI_DIR") or os.path.join(REPO_ROOT, ".host", "comfyui"))
+
+
+def _front_of_sys_path(path: str) -> None:
+    """Move path to sys.path[0]."""
+    while path in sys.path:
+        sys.path.remove(path)
+    sys.path.insert(0, path)
+
+
+def prepare(base_dir: str, comfy_dir: Optional[str] = None) -> str:
+    """Make ComfyUI importable, CPU-only and rooted at base_dir (idempotent); return the ComfyUI dir."""
+    base_dir = os.path.abspath(base_dir)
+    comfy_dir = os.path.abspath(comfy_dir) if comfy_dir else default_comfy_dir()
+    if _prepared:
+        if (_prepared["base_dir"], _prepared["comfy_dir"]) != (base_dir, comfy_dir):
+            raise RuntimeError(
+                f"ComfyUI is already set up in this process with base_dir={_prepared['base_dir']!r}, "
+                f"comfy_dir={_prepared['comfy_dir']!r}; its module state cannot be reset "
+                f"(asked for base_dir={base_dir!r}, comfy_dir={comfy_dir!r})")
+        return comfy_dir
+    if not os.path.isfile(os.path.join(comfy_dir, "comfyui_version.py")):
+        raise FileNotFoundError(f"no ComfyUI tree at {comfy_dir}: run `make env` or set AVI_COMFYUI_DIR")
+    if "folder_paths" in sys.modules or "comfy.model_management" in sys.modules:
+        raise RuntimeError("ComfyUI modules were imported before devkit.comfy_host.prepare(); "
+                           "their settings (CPU, base directory) are read at import and can no longer be set")
+    # torchvision placeholder: ComfyUI imports torchvision at module level in families never run here.
+    _front_of_sys_path(PLACEHOLDERS_DIR)
+    _front_of_sys_path(comfy_dir)
+    # Not comfy.options.enable_args_parsing(): it would parse pytest's argv. Defaults, then ours.
+    from comfy.cli_args import args
+    args.cpu = True
+    args.base_directory = base_dir
+    os.makedirs(base_dir, exist_ok=True)
+    _prepared.update(base_dir=base_dir, comfy_dir=comfy_dir)
+    return comfy_dir
+
+
+@contextlib.contextmanager
+def capture_logs(level: int = logging.INFO):
+    """Collect the records ComfyUI logs inside the block (root logger) as LogLines."""
+    lines: list = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(LogLine(record.levelno, record.name, record.getMessage()))
+
+    root = logging.getLogger()
+    handler = _Collect(level)
+    previous_level = root.level
+    root.addHandler(handler)
+    if previous_level > level:  # ComfyUI logs INFO; the root default (WARNING) would drop it
+        root.setLevel(level)
+    try:
+        yield lines
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+
+def problems(lines: list) -> list:
+    """The warning and error lines of a captured log."""
+    return [line for line in lines if line.level >= logging.WARNING]
+
+
+class HarnessServer:
+    """The members of server.PromptServer that the executor and nodes use; records every message."""
+
+    def __init__(self):
+        from aiohttp import web
+        self.client_id = None
+        self.last_node_id = None
+        self.last_prompt_id = None
+        self.sockets_metadata: dict = {}
+        self.messages: list = []
+        # Packs may register HTTP routes at import; they are kept but never served here.
+        self.routes = web.RouteTableDef()
+
+    def send_sync(self, event, data, sid=None):
+        """Record a message the server would send over the websocket."""
+        self.messages.append((event, data))
+
+    def send_progress_text(self, text, node_id, sid=None):
+        """Record the progress text a node shows under itself."""
+        self.messages.append(("progress_text", {"node_id": node_id, "text": text}))
+
+    def queue_updated(self):
+        """No queue here: prompts run synchronously."""
+
+
+@dataclass
+class RunResult:
+    """Everything one prompt execution produced."""
+
+    prompt_id: str
+    outputs: dict  # node id -> list of output slots, each the list of items ComfyUI keeps
+    ui: dict  # executor.history_result: {"outputs": {node id: ui dict}, "meta": {...}}
+    messages: list  # (event, data) a websocket client would have received
+    status_messages: list  # (event, data) that go into /history status
+
+    def output(self, node_id, slot: int = 0) -> Any:
+        """The first item of an output slot (a node's return value for that slot)."""
+        return self.output_list(node_id, slot)[0]
+
+    def output_list(self, node_id, slot: int = 0) -> list:
+        """All items of an output slot (more than one for list outputs)."""
+        node_id = str(node_id)
+        if node_id not in self.outputs:
+            raise KeyError(f"node {node_id} has no outputs in this run (ran: {sorted(self.outputs)})")
+        return self.outputs[node_id][slot]
+
+    def events(self, name: str) -> list:
+        """The data of every message of one event type, in order."""
+        return [data for event, data in self.messages if event == name]
+
+    @property
+    def executed(self) -> list:
+        """Node ids that ran (not served from cache), in execution order."""
+        return [d["node"] for d in self.events("executing") if d.get("node") is not None]
+
+    @property
+    def cached(self) -> list:
+        """Node ids served from the executor's cache."""
+        return [n for d in self.events("execution_cached") for n in d["nodes"]]
+
+
+@dataclass
+class PackLoad:
+    """How loading one custom-node folder went."""
+
+    path: str
+    success: bool
+    log: list = field(default_factory=list)
+
+
+@dataclass
+class Host:
+    """A booted in-process ComfyUI."""
+
+    base_dir: str
+    comfy_dir: str
+    server: HarnessServer
+    boot_log: list
+    boot_seconds: float
+    extra_model_paths: Optional[str] = None
+    pack: Optional[PackLoad] = None
+    _base_node_names: frozenset = frozenset()
+
+    # --- packs -------------------------------------------------------------------------------
+
+    def install_pack(self, src_dir: str, name: str) -> PackLoad:
+        """Symlink src_dir to <base>/custom_nodes/<name> and load it as ComfyUI loads custom nodes."""
+        import folder_paths
+        import hook_breaker_ac10a0
+        import nodes
+        src_dir = os.path.abspath(src_dir)
+        link = os.path.join(folder_paths.get_folder_paths("custom_nodes")[0], name)
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        if os.path.islink(link) and os.readlink(link) != src_dir:
+            os.remove(link)
+        if not os.path.lexists(link):
+            os.symlink(src_dir, link, target_is_directory=True)
+        # As nodes.init_external_custom_nodes: packs cannot replace built-in nodes; main.py
+        # restores the functions custom nodes must not hook.
+        hook_breaker_ac10a0.save_functions()
+        try:
+            with capture_logs() as log:
+                ok = asyncio.run(nodes.load_custom_node(link, set(self._base_node_names), module_parent="custom_nodes"))
+        finally:
+            hook_breaker_ac10a0.restore_functions()
+        return PackLoad(path=link, success=bool(ok), log=log)
+
+    # --- prompts -----------------------------------------------------------------------------
+
+    def new_executor(self):
+        """A PromptExecutor as main.py's prompt worker makes it (CLASSIC cache, no LRU, no RAM limit)."""
+        import execution
+        return execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC, cache_args={"lru": 0, "ram": 0})
+
+    def validate(self, prompt: dict, outputs: Optional[list] = None) -> Validation:
+        """execution.validate_prompt on a copy of the prompt (what POST /prompt checks)."""
+        import execution
+        result = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), copy.deepcopy(prompt), outputs))
+        return Validation(*result)
+
+    def run(self, prompt: dict, outputs: Optional[list] = None, extra_data: Optional[dict] = None,
+            executor=None) -> RunResult:
+        """Execute an API-format prompt; raise HostError with ComfyUI's message if it does not finish."""
+        # outputs=None: validate as POST /prompt does and run the output nodes. A list of node ids
+        # runs exactly those (any node can be a target) without that validation. A fresh executor
+        # per call runs every node; pass one from new_executor() to keep the cache between runs.
+        prompt = copy.deepcopy(prompt)  # the executor writes into the prompt (is_changed)
+        if outputs is None:
+            validation = self.validate(prompt)
+            if not validation.ok:
+                raise PromptInvalid(_format_validation(validation), validation)
+            outputs = validation.outputs
+        executor = executor if executor is not None else self.new_executor()
+        prompt_id = str(uuid.uuid4())
+        self.server.messages = []
+        self.server.last_prompt_id = prompt_id
+        executor.execute(prompt, prompt_id, {"client_id": CLIENT_ID, **(extra_data or {})}, [str(o) for o in outputs])
+        # As main.py's prompt worker: tells the client the prompt is done.
+        self.server.send_sync("executing", {"node": None, "prompt_id": prompt_id}, self.server.client_id)
+        result = RunResult(
+            prompt_id=prompt_id,
+            outputs=_collect_outputs(executor, prompt),
+            ui=getattr(executor, "history_result", {}),
+            messages=list(self.server.messages),
+            status_messages=list(executor.status_messages),
+        )
+        _raise_on_failure(result)
+        return result
+
+    # --- node information --------------------------------------------------------------------
+
+    def object_info(self) -> dict:
+        """What GET /object_info returns: server.py's node_info for every node, through JSON."""
+        import folder_paths
+        import nodes
+        with folder_paths.cache_helper:
+            out = {}
+            for name in nodes.NODE_CLASS_MAPPINGS:
+                try:
+                    out[name] = node_info(name)
+                except Exception:
+                    logging.error(f"[ERROR] An error occurred while retrieving information for the '{name}' node.")
+                    logging.error(traceback.format_exc())
+        return json.loads(json.dumps(out))
+
+    # --- progress and interruption -----------------------------------------------------------
+
+    def _progress_hook(self, value, total, preview_image, prompt_id=None, node_id=None):
+        """main.py's hijack_progress hook: honour interrupts, update progress state, tell the client."""
+        import comfy.model_management
+        from comfy_api import feature_flags
+        from comfy_execution.progress import get_progress_state
+        from comfy_execution.utils import get_executing_context
+        from protocol import BinaryEventTypes
+        context = get_executing_context()
+        if prompt_id is None and context is not None:
+            prompt_id = context.prompt_id
+        if node_id is None and context is not None:
+            node_id = context.node_id
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        prompt_id = prompt_id if prompt_id is not None else self.server.last_prompt_id
+        node_id = node_id if node_id is not None else self.server.last_node_id
+        get_progress_state().update_progress(node_id, value, total, preview_image)
+        self.server.send_sync("progress", {"value": value, "max": total, "prompt_id": prompt_id, "node": node_id}, self.server.client_id)
+        if preview_image is not None and not feature_flags.supports_feature(
+                self.server.sockets_metadata, self.server.client_id, "supports_preview_metadata"):
+            self.server.send_sync(BinaryEventTypes.UNENCODED_PREVIEW_IMAGE, preview_image, self.server.client_id)
+
+    @contextlib.contextmanager
+    def _wrapped_progress_hook(self, before):
+        """Install a hook that calls before(...) and then the current hook; restore it on exit."""
+        import comfy.utils
+        previous = comfy.utils.PROGRESS_BAR_HOOK
+
+        def hook(value, total, preview_image, prompt_id=None, node_id=None):
+            before(value, total, node_id)
+            if previous is not None:
+                previous(value, total, preview_image, prompt_id=prompt_id, node_id=node_id)
+
+        comfy.utils.set_progress_bar_global_hook(hook)
+        try:
+            yield
+        finally:
+            comfy.utils.set_progress_bar_global_hook(previous)
+
+    @contextlib.contextmanager
+    def progress_events(self):
+        """Record (value, total, node_id) of every comfy.utils.ProgressBar update inside the block."""
+        # Samplers report through ProgressBar. The V3 set_progress API bypasses the hook: its
+        # updates arrive as "progress_state" messages in RunResult.messages.
+        from comfy_execution.utils import get_executing_context
+        events: list = []
+
+        def record(value, total, node_id):
+            context = get_executing_context()
+            if node_id is None:
+                node_id = context.node_id if context is not None else self.server.last_node_id
+            events.append(ProgressEvent(value, total, node_id))
+
+        with self._wrapped_progress_hook(record):
+            yield events
+
+    @contextlib.contextmanager
+    def interrupt_after(self, events: Optional[int] = None, seconds: Optional[float] = None):
+        """Interrupt from another thread after N progress events or S seconds; yields {"fired", "events"}."""
+        # The flag is cleared on exit: an interrupt that found nothing to stop must not leak.
+        import nodes
+        if (events is None) == (seconds is None):
+            raise ValueError("give exactly one of events= or seconds=")
+        state = {"fired": False, "events": 0}
+
+        def fire():
+            state["fired"] = True
+            nodes.interrupt_processing(True)
+
+        def count(value, total, node_id):
+            state["events"] += 1
+            if events is not None and state["events"] == events:
+                # Joined, so the hook that runs next (main.py's) raises at exactly this event.
+                thread = threading.Thread(target=fire, name="avi-interrupt")
+                thread.start()
+                thread.join()
+
+        timer = None
+        if seconds is not None:
+            timer = threading.Timer(seconds, fire)
+            timer.daemon = True
+            timer.start()
+        try:
+            with self._wrapped_progress_hook(count):
+                yield state
+        finally:
+            if timer is not None:
+                timer.cancel()
+                timer.join()
+            nodes.interrupt_processing(False)
+
+
+def node_info(node_class: str) -> dict:
+    """server.py's node_info (a closure in PromptServer.add_routes), call for call."""
+    import nodes
+    from comfy_api.internal import _ComfyNodeInternal
+    obj_class = nodes.NODE_CLASS_MAPPINGS[node_class]
+    if issubclass(obj_class, _ComfyNodeInternal):
+        return obj_class.GET_NODE_INFO_V1()
+    info = {}
+    info['input'] = obj_class.INPUT_TYPES()
+    info['input_order'] = {key: list(value.keys()) for (key, value) in obj_class.INPUT_TYPES().items()}
+    info['output'] = obj_class.RETURN_TYPES
+    info['output_is_list'] = obj_class.OUTPUT_IS_LIST if hasattr(obj_class, 'OUTPUT_IS_LIST') else [False] * len(obj_class.RETURN_TYPES)
+    info['output_name'] = obj_class.RETURN_NAMES if hasattr(obj_class, 'RETURN_NAMES') else info['output']
+    info['name'] = node_class
+    info['display_name'] = nodes.NODE_DISPLAY_NAME_MAPPINGS[node_class] if node_class in nodes.NODE_DISPLAY_NAME_MAPPINGS.keys() else node_class
+    info['description'] = obj_class.DESCRIPTION if hasattr(obj_class, 'DESCRIPTION') else ''
+    info['python_module'] = getattr(obj_class, "RELATIVE_PYTHON_MODULE", "nodes")
+    info['category'] = 'sd'
+    if hasattr(obj_class, 'OUTPUT_NODE') and obj_class.OUTPUT_NODE == True:  # noqa: E712 (as server.py)
+        info['output_node'] = True
+    else:
+        info['output_node'] = False
+    if hasattr(obj_class, 'CATEGORY'):
+        info['category'] = obj_class.CATEGORY
+    if hasattr(obj_class, 'OUTPUT_TOOLTIPS'):
+        info['output_tooltips'] = obj_class.OUTPUT_TOOLTIPS
+    if getattr(obj_class, "DEPRECATED", False):
+        info['deprecated'] = True
+    if getattr(obj_class, "EXPERIMENTAL", False):
+        info['experimental'] = True
+    if hasattr(obj_class, 'API_NODE'):
+        info['api_node'] = obj_class.API_NODE
+    return info
+
+
+def _collect_outputs(executor, prompt: dict) -> dict:
+    """Every prompt node's outputs still held by the executor's output cache."""
+    out = {}
+    for node_id in prompt:
+        entry = executor.caches.outputs.get(node_id)
+        if entry is not None:
+            out[node_id] = entry.outputs
+    return out
+
+
+def _format_validation(validation: Validation) -> str:
+    """validate_prompt's error and per-node errors as text."""
+    error = validation.error or {}
+    lines = [f"prompt invalid: {error.get('message', '')}: {error.get('details', '')}".rstrip(": ")]
+    for node_id, info in validation.node_errors.items():
+        for reason in info["errors"]:
+            lines.append(f"  node {node_id} ({info['class_type']}): {reason['message']}: {reason['details']}")
+    return "\n".join(lines)
+
+
+def _raise_on_failure(result: RunResult) -> None:
+    """Turn the executor's execution_error / execution_interrupted status into an exception."""
+    for event, data in result.status_messages:
+        if event == "execution_error":
+            trace = "".join(data.get("traceback") or [])
+            raise ExecutionFailed(
+                f"node {data['node_id']} ({data['node_type']}) failed: {data['exception_type']}: "
+                f"{data['exception_message']}\n{trace}", result)
+        if event == "execution_interrupted":
+            raise ExecutionInterrupted(f"interrupted at node {data['node_id']} ({data['node_type']})", result)
+
+
+def _add_output_model_paths() -> None:
+    """main.py's apply_custom_paths: CheckpointSave and friends write under output/, loaders look there."""
+    import folder_paths
+    for name in ("checkpoints", "clip", "vae", "diffusion_models", "loras"):
+        folder_paths.add_model_folder_path(name, os.path.join(folder_paths.get_output_directory(), name))
+
+
+def boot(base_dir: str, pack_dir: Optional[str] = None, comfy_dir: Optional[str] = None,
+         extra_model_paths: Optional[str] = None) -> Host:
+    """Boot ComfyUI in this process once (headless, CPU) and load the pack from custom_nodes."""
+    # A second call returns the same Host and refuses other arguments: ComfyUI's module state
+    # (folder paths, node registry) cannot be reset.
+    wanted = (os.path.abspath(base_dir), os.path.abspath(pack_dir) if pack_dir else None,
+              os.path.abspath(extra_model_paths) if extra_model_paths else None)
+    if _host:
+        host = _host[0]
+        have = (host.base_dir, os.path.realpath(host.pack.path) if host.pack else None,
+                host.extra_model_paths, host.comfy_dir)
+        asked = (wanted[0], wanted[1] and os.path.realpath(wanted[1]), wanted[2],
+                 os.path.abspath(comfy_dir) if comfy_dir else default_comfy_dir())
+        if asked != have:
+            raise RuntimeError(f"ComfyUI was already booted in this process as (base_dir, pack_dir, "
+                               f"extra_model_paths, comfy_dir)={have}; cannot boot again as {asked}")
+        return host
+    start = time.perf_counter()
+    with capture_logs() as boot_log:
+        comfy_dir = prepare(base_dir, comfy_dir)
+        import utils.extra_config  # noqa: F401  before nodes, as main.py: nodes_images needs them
+        import utils.install_util  # noqa: F401
+        if extra_model_paths:
+            utils.extra_config.load_extra_path_config(wanted[2])
+        _add_output_model_paths()
+        import comfy.utils
+        import hook_breaker_ac10a0
+        import nodes
+        hook_breaker_ac10a0.save_functions()
+        try:
+            asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+        finally:
+            hook_breaker_ac10a0.restore_functions()
+        from . import tiny_models
+        tiny_models.register_tiny_configs()
+        harness = HarnessServer()
+        import server
+        if getattr(server.PromptServer, "instance", None) is None:
+            server.PromptServer.instance = harness  # nodes that message the client find the harness
+    host = Host(base_dir=wanted[0], comfy_dir=comfy_dir, server=harness, boot_log=boot_log,
+                boot_seconds=0.0, extra_model_paths=wanted[2],
+                _base_node_names=frozenset(nodes.NODE_CLASS_MAPPINGS))
+    comfy.utils.set_progress_bar_global_hook(host._progress_hook)
+    if pack_dir:
+        host.pack = host.install_pack(pack_dir, PACK_NAME)
+        if not host.pack.success:
+            raise HostError("ComfyUI could not load the pack:\n" + "\n".join(l.message for l in host.pack.log))
+    host.boot_seconds = time.perf_counter() - start
+    _host.append(host)
+    return host
