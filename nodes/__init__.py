@@ -2,10 +2,11 @@
 from .capture import CaptureLatentAtStep
 from .explore import ScaleSingularValue, SubspaceDistance
 from .files import LoadAVIPhi, SaveAVIPhi
+from .grid import AVIImageGrid
 from .inject import InjectLatent
 from .integrate import AVIIntegrate
 from .svd import SVDDecompose
 from .train import TrainAVIPhi
 
 NODES = [CaptureLatentAtStep, SVDDecompose, TrainAVIPhi, AVIIntegrate, InjectLatent, SaveAVIPhi, LoadAVIPhi,
-         ScaleSingularValue, SubspaceDistance]
+         ScaleSingularValue, SubspaceDistance, AVIImageGrid]

@@ -62,6 +62,8 @@ class AVIIntegrate(io.ComfyNode):
                 io.Latent.Output("y_pred", display_name="y_pred",
                                  tooltip="The edited latent at x's captured step (a batch of len(ρ list) × batch size for a sweep, ρ-major), "
                                          "with x's capture metadata."),
+                io.String.Output("rho_labels", display_name="rho_labels",
+                                 tooltip="One label per ρ ('ρ = 0.5, ...'), for AVI Image Grid's column captions."),
             ],
             hidden=[io.Hidden.unique_id],
         )
@@ -77,4 +79,5 @@ class AVIIntegrate(io.ComfyNode):
         y = integrate_svd(phi.phi, x.latent, x.svd, z.svd, rhos, phi.info.k, s_inf, mode)
         raw = vp_to_raw(y.flatten(0, 1), x.info)
         show_text(cls.hidden.unique_id, f"ρ = {', '.join(f'{r:g}' for r in rhos)}; {raw.shape[0]} latent(s) at {x.info.describe()}")
-        return io.NodeOutput(with_capture({"samples": raw}, raw, x.info, keep_x0=False))
+        labels = ", ".join(f"ρ = {r:g}" for r in rhos)
+        return io.NodeOutput(with_capture({"samples": raw}, raw, x.info, keep_x0=False), labels)

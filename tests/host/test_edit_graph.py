@@ -30,6 +30,7 @@ def test_positive_rho_changes_the_image_and_a_rho_list_gives_a_batch(host, tiny_
     assert diff_full > 1e-3 and diff_half > 1e-4, (diff_half, diff_full)
     y = result.output("integrate")["samples"]
     assert y.shape == (3, 4, 16, 16)
+    assert result.output("integrate", 1) == "ρ = 0, ρ = 0.5, ρ = 1"
     single = host.run(edit_prompt(tiny_ckpt["eps"], rho=1.0, s_inf="S"))
     assert single.output("decode").shape == (1, 128, 128, 3)
     assert (single.output("decode") - single.output("unedited_decode")).abs().mean().item() > 1e-3
@@ -103,3 +104,18 @@ def test_explore_nodes(host, tiny_ckpt):
     assert 0 < d <= 2 * 3.1416 / 2 + 1e-6
     assert result.output("distance_self") < 1e-6
     assert result.output("distance", 1).shape[-1] == 3
+
+
+def test_sweep_grid_lays_out_one_column_per_rho(host, tiny_ckpt):
+    p = edit_prompt(tiny_ckpt["eps"], size=64, batch=2, rho_list="0, 0.5, 1")
+    p["grid"] = {"class_type": "AVIImageGrid", "inputs": {"images": ["decode", 0], "labels": ["integrate", 1], "columns": 0, "padding": 4}}
+    result = host.run(p, outputs=["grid", "decode"])
+    grid, images = result.output("grid"), result.output("decode")
+    assert images.shape == (6, 64, 64, 3)
+    caption = 16
+    assert grid.shape == (1, caption + 2 * 64 + 4, 3 * 64 + 2 * 4, 3), "2 rows (seeds) × 3 columns (ρ) with a caption strip"
+    # the batch is ρ-major ([ρ0 seed0, ρ0 seed1, ρ0.5 seed0, ...]): column = ρ, row = seed
+    assert torch.equal(grid[0, caption:caption + 64, 68:132], images[2]), "row 0, column 1: ρ = 0.5, first seed"
+    assert torch.equal(grid[0, caption + 68:caption + 132, 0:64], images[1]), "row 1, column 0: ρ = 0, second seed"
+    assert torch.equal(grid[0, caption + 68:caption + 132, 136:200], images[5])
+    assert grid[0, :caption].min().item() < 0.5, "captions are drawn"

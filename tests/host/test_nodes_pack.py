@@ -11,6 +11,7 @@ DISPLAY_NAMES = {
     "AVILoadPhi": "Load AVI Φ",
     "AVIScaleSingularValue": "Scale Singular Value",
     "AVISubspaceDistance": "Subspace Distance",
+    "AVIImageGrid": "AVI Image Grid",
 }
 
 
