@@ -87,7 +87,9 @@ class TrainAVIPhi(io.ComfyNode):
                 io.Combo.Input("z_vectors", options=list(Z_VECTOR_MODES), default="tail",
                                tooltip="Which of z's singular vectors enter Û, V̂: 'tail' reverses all of z's vectors and takes the first N−k "
                                        "(Algorithm 1 as printed); 'head' takes z's top N−k in reverse order (a reading of section 3.2.1)."),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, tooltip="Seed of Φ's initialisation, the resampling noise and the batch order."),
+                # No "control after generate": a seed that changes on every queue would retrain Φ every time.
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=False,
+                             tooltip="Seed of Φ's initialisation, the resampling noise and the batch order."),
                 io.String.Input("note", default="", optional=True, tooltip="Free text stored with Φ, e.g. the two prompts."),
             ],
             outputs=[

@@ -1,0 +1,264 @@
+"""Write the pack's example workflows (workflows/*.json) from the nodes' own definitions.
+
+Usage: python devkit/build_workflows.py [OUT_DIR]   (default: workflows/)
+Boots the embedded ComfyUI once to read /object_info, then lays out each workflow.
+"""
+import json
+import os
+import sys
+import tempfile
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from devkit.workflow_builder import WorkflowBuilder  # noqa: E402
+
+PACK_ID, PACK_MODULE, CORE_VERSION = "avi-latent-svd", "avi-latent-svd", "0.3.75"
+SD21 = {
+    "name": "v2-1_512-ema-pruned.safetensors",
+    "url": "https://huggingface.co/stabilityai/stable-diffusion-2-1-base/resolve/main/v2-1_512-ema-pruned.safetensors",
+    "directory": "checkpoints",
+}
+NEGATIVE = "blurry, low quality, deformed, watermark, text"
+PAPER_SAMPLING = dict(steps=50, cfg=7.5, sampler_name="ddim", scheduler="ddim_uniform")
+TRAINING = dict(k=32, hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
+                lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="tail", seed=0)
+SEED = 42
+X = dict(note=0, model=460, prompt=860, capture=1320, svd=1720, train=2120, edit=2540, image=2960)
+GREEN, BLUE, PURPLE = ("#232", "#353"), ("#223", "#335"), ("#323", "#535")
+
+ATTRIBUTES = {
+    "sd21_young": ("Young", "a photo of a male person", "a photo of a young male person", True),
+    "sd21_male": ("Male", "a realistic portrait of a teacher", "a realistic portrait of a male teacher", False),
+    "sd21_female": ("Female", "a realistic portrait of a doctor", "a realistic portrait of a female doctor", False),
+    "sd21_old": ("Old", "a photo of a man", "a photo of an old man", False),
+    "sd21_smile": ("Smile", "a photo of a woman", "a photo of a smiling woman", False),
+    "sd21_castle": ("Restored castle", "a photo of a dilapidated castle", "a photo of a castle", False),
+}
+SWEEP = ("sd21_rho_sweep", "Old, ρ sweep", "a photo of a woman", "a photo of an old woman", "0, 0.2, 0.4, 0.6, 0.8, 1")
+SHARED_SETTINGS = """**Keep** (the paper's settings): 50 `ddim` steps on `ddim_uniform`, x at 0.8·T, z at 0.5·T, k = 32, ρ = 1.
+Φ's width is 512 here: it trains in seconds on a GPU and ends within about 1 % of the paper's 4096-wide Φ; set
+`hidden` to 4096 in **Train AVI Φ** for the paper's exact network.
+
+**Needs** Stable Diffusion 2.1 base (512 px) in `models/checkpoints`; the loader offers the download."""
+
+
+def prompts_and_model(b: WorkflowBuilder, original: str, target: str, batch: int = 1, seed: int = SEED):
+    """Loader, shared seed, empty latent and the three prompts; returns the nodes in a dict."""
+    n = {}
+    n["ckpt"] = b.add("CheckpointLoaderSimple", (X["model"], 0), {"ckpt_name": SD21["name"]}, properties={"models": [SD21]})
+    n["seed"] = b.add("PrimitiveInt", (X["model"], 160), {"value": seed}, title="seed (both captures)", color=GREEN)
+    n["empty"] = b.add("EmptyLatentImage", (X["model"], 300), {"width": 512, "height": 512, "batch_size": batch})
+    n["original"] = b.add("CLIPTextEncode", (X["prompt"], 0), {"text": original}, title="Original prompt", size=[420, 150], color=GREEN)
+    n["target"] = b.add("CLIPTextEncode", (X["prompt"], 190), {"text": target}, title="Target prompt", size=[420, 150], color=GREEN)
+    n["negative"] = b.add("CLIPTextEncode", (X["prompt"], 380), {"text": NEGATIVE}, title="Negative prompt", size=[420, 120])
+    for name in ("original", "target", "negative"):
+        b.connect(n["ckpt"], "CLIP", n[name], "clip")
+    b.group("Model and prompts", X["model"] - 20, -60, X["capture"] - X["model"] - 20, 600)
+    return n
+
+
+def captures(b: WorkflowBuilder, n: dict) -> None:
+    """x (original prompt, 0.8·T) and z (target prompt, 0.5·T) from the same seed, and their SVDs."""
+    for name, prompt, fraction, y in (("capture_x", "original", 0.8, 0), ("capture_z", "target", 0.5, 340)):
+        label = "x: original at 0.8·T" if name == "capture_x" else "z: target at 0.5·T"
+        seed = n["seed"].widgets["value"]  # shown on the linked widget too
+        n[name] = b.add("AVICaptureLatent", (X["capture"], y), dict(PAPER_SAMPLING, seed=seed, timestep_fraction=fraction),
+                        title=f"Capture {label}", color=BLUE)
+        b.connect(n["ckpt"], "MODEL", n[name], "model")
+        b.connect(n[prompt], 0, n[name], "positive")
+        b.connect(n["negative"], 0, n[name], "negative")
+        b.connect(n["empty"], 0, n[name], "latent_image")
+        b.connect(n["seed"], 0, n[name], "seed")
+    n["svd_x"] = b.add("AVISVDDecompose", (X["svd"], 0), title="SVD Decompose x", color=BLUE)
+    n["svd_z"] = b.add("AVISVDDecompose", (X["svd"], 140), title="SVD Decompose z", color=BLUE)
+    b.connect(n["capture_x"], "latent", n["svd_x"], "latent")
+    b.connect(n["capture_z"], "latent", n["svd_z"], "latent")
+    n["spectrum"] = b.add("PreviewImage", (X["svd"], 280), title="Spectrum of x", size=[360, 260])
+    b.connect(n["svd_x"], "spectrum", n["spectrum"], "images")
+    b.group("1 · Capture x and z, decompose", X["capture"] - 20, -60, X["train"] - X["capture"] - 20, 760, "#88A")
+
+
+def learn(b: WorkflowBuilder, n: dict, save_as: str, if_exists: str, note: str) -> None:
+    """Train AVI Φ on (x, z), save it, show the loss curves."""
+    n["train"] = b.add("AVITrainPhi", (X["train"], 0), dict(TRAINING, note=note), color=PURPLE)
+    b.connect(n["svd_x"], "svd", n["train"], "x")
+    b.connect(n["svd_z"], "svd", n["train"], "z")
+    n["save_phi"] = b.add("AVISavePhi", (X["train"], 500), {"filename": save_as, "if_exists": if_exists, "note": note}, color=PURPLE)
+    b.connect(n["train"], "phi", n["save_phi"], "phi")
+    n["losses"] = b.add("PreviewImage", (X["train"], 660), title="Loss curves", size=[380, 260])
+    b.connect(n["train"], "loss_curves", n["losses"], "images")
+    b.group("2 · Learn the attribute (Φ)", X["train"] - 20, -60, X["edit"] - X["train"] - 20, 1000, "#A8A")
+
+
+def finish(b: WorkflowBuilder, n: dict, name: str, latent_from, y: float, title: str):
+    """Inject Latent (original prompt) then VAE Decode; returns the decode node."""
+    inject = b.add("AVIInjectLatent", (X["edit"], y), title=title, color=BLUE)
+    b.connect(n["ckpt"], "MODEL", inject, "model")
+    b.connect(n["original"], 0, inject, "positive")
+    b.connect(n["negative"], 0, inject, "negative")
+    b.connect(*latent_from, inject, "latent")
+    decode = b.add("VAEDecode", (X["image"], y), title=f"Decode {name}")
+    b.connect(inject, 0, decode, "samples")
+    b.connect(n["ckpt"], "VAE", decode, "vae")
+    n[f"inject_{name}"], n[f"decode_{name}"] = inject, decode
+    return decode
+
+
+def edit_and_compare(b: WorkflowBuilder, n: dict, name: str, rho: float = 1.0) -> None:
+    """Integrate at ρ, finish the edit and the original, save both and a side-by-side image."""
+    n["integrate"] = b.add("AVIIntegrate", (X["edit"], 0), {"rho": rho}, color=PURPLE)
+    b.connect(n["phi_source"], "phi", n["integrate"], "phi")
+    b.connect(n["svd_x"], "svd", n["integrate"], "x")
+    b.connect(n["svd_z"], "svd", n["integrate"], "z")
+    edited = finish(b, n, "edited", (n["integrate"], "y_pred"), 240, "Inject y_pred (edited)")
+    original = finish(b, n, "original", (n["capture_x"], "latent"), 460, "Inject x (unedited)")
+    n["stitch"] = b.add("ImageStitch", (X["image"] + 260, 0), {"direction": "right", "spacing_width": 16}, title="Original | edited")
+    b.connect(original, 0, n["stitch"], "image1")
+    b.connect(edited, 0, n["stitch"], "image2")
+    for key, image, y in (("original", original, 300), ("edited", edited, 620), ("side_by_side", n["stitch"], 940)):
+        save = b.add("SaveImage", (X["image"] + 260, y), {"filename_prefix": f"avi/{name}/{key}"}, size=[420, 300],
+                     title={"original": "Original", "edited": "Edited", "side_by_side": "Original | edited"}[key])
+        b.connect(image, 0, save, "images")
+    b.group("3 · Edit (ρ) and finish with the original prompt", X["edit"] - 20, -60, X["image"] + 720 - X["edit"], 1340, "#8A8")
+
+
+def sweep(b: WorkflowBuilder, n: dict, name: str, rho_list: str, y: float = 1120) -> None:
+    """A second AVI Integrate with a list of ρ, finished and laid out as one captioned grid."""
+    n["integrate_sweep"] = b.add("AVIIntegrate", (X["edit"], y), {"rho_list": rho_list}, title="AVI Integrate (ρ sweep)", color=PURPLE)
+    b.connect(n["phi_source"], "phi", n["integrate_sweep"], "phi")
+    b.connect(n["svd_x"], "svd", n["integrate_sweep"], "x")
+    b.connect(n["svd_z"], "svd", n["integrate_sweep"], "z")
+    decode = finish(b, n, "sweep", (n["integrate_sweep"], "y_pred"), y + 260, "Inject the sweep")
+    n["grid"] = b.add("AVIImageGrid", (X["image"], y + 420), title="ρ sweep grid")
+    b.connect(decode, 0, n["grid"], "images")
+    b.connect(n["integrate_sweep"], "rho_labels", n["grid"], "labels")
+    save = b.add("SaveImage", (X["image"] + 260, y), {"filename_prefix": f"avi/{name}/rho_sweep"}, title="ρ sweep", size=[620, 300])
+    b.connect(n["grid"], 0, save, "images")
+    b.group("4 · ρ sweep (Figure 7)", X["edit"] - 20, y - 60, X["image"] + 920 - X["edit"], 820, "#AA8")
+
+
+def attribute_note(label: str, original: str, target: str, name: str, with_sweep: bool) -> str:
+    """The read-me of an attribute workflow."""
+    sweep_text = ", and a ρ sweep grid (ρ = 0, 0.25, 0.5, 0.75, 1; group 4)" if with_sweep else ""
+    return f"""## {label}: an AVI attribute edit (SD2.1)
+Edits *{original}* towards *{target}* and keeps identity, pose and background: Attribute Vector
+Integration on the SVD of the latent. Press **Queue**.
+
+**Change**
+- *Original prompt* and *Target prompt* (green): the target adds or removes the attribute words.
+- *seed* (green): both captures share it.
+- *rho* in **AVI Integrate**: edit strength, 0 (none) to 1.
+
+{SHARED_SETTINGS}
+
+**Outputs** in `output/avi/{name}/`: the original, the edited image and both side by side{sweep_text}.
+Φ is saved to `models/avi/`; **Load AVI Φ** reuses it on new seeds (see sd21_reuse_phi)."""
+
+
+def build_attribute(oi: dict, name: str, label: str, original: str, target: str, with_sweep: bool) -> dict:
+    """The standard edit workflow for one attribute."""
+    b = WorkflowBuilder(oi, PACK_MODULE, PACK_ID, version(), CORE_VERSION)
+    attribute = name.removeprefix("sd21_")
+    b.note(attribute_note(label, original, target, attribute, with_sweep), (X["note"], 0), (420, 620))
+    n = prompts_and_model(b, original, target)
+    captures(b, n)
+    learn(b, n, attribute, "overwrite" if name == "sd21_young" else "add number", f"{original} → {target}")
+    n["phi_source"] = n["train"]
+    edit_and_compare(b, n, attribute)
+    if with_sweep:
+        sweep(b, n, attribute, "0, 0.25, 0.5, 0.75, 1")
+    return b.build(name, models=[SD21])
+
+
+def build_sweep(oi: dict) -> dict:
+    """Figure 7: one run, a batch of ρ values, a captioned grid."""
+    name, label, original, target, rho_list = SWEEP
+    b = WorkflowBuilder(oi, PACK_MODULE, PACK_ID, version(), CORE_VERSION)
+    b.note(f"""## {label} (the paper's Figure 7)
+Learns *old* from *{original}* → *{target}*, then applies it at ρ = {rho_list} in one run:
+one latent per ρ, finished and laid out as one captioned grid. The change grows with ρ while the
+identity stays.
+
+**Change** the prompts, the *seed*, and *rho_list* in **AVI Integrate (ρ sweep)** (any list of
+values in [0, 1], separated by commas).
+
+{SHARED_SETTINGS}
+
+**Output**: `output/avi/rho_sweep/rho_sweep_*.png`.""", (X["note"], 0), (420, 560))
+    n = prompts_and_model(b, original, target)
+    captures(b, n)
+    learn(b, n, "old_sweep", "add number", f"{original} → {target}")
+    n["phi_source"] = n["train"]
+    sweep(b, n, "rho_sweep", rho_list, y=0)
+    return b.build(name, models=[SD21])
+
+
+def build_reuse(oi: dict) -> dict:
+    """Load a saved Φ and apply it to a batch of new seeds, no training."""
+    _, original, target, _ = ATTRIBUTES["sd21_young"]
+    b = WorkflowBuilder(oi, PACK_MODULE, PACK_ID, version(), CORE_VERSION)
+    b.note(f"""## Reuse a learned attribute on new seeds
+Loads `young.safetensors` (saved by sd21_young) and applies it to four new seeds at once, with no
+training: like a LoRA, the attribute is learned once and reused.
+
+**Change**
+- *phi_name* in **Load AVI Φ**: any attribute in `models/avi` (trained for 512 px SD2.1 latents).
+- *seed* and *batch_size* (Empty Latent Image): which and how many new images.
+- the prompts: keep the ones the attribute was learned from, or close variants.
+
+{SHARED_SETTINGS}
+
+**Output**: `output/avi/reuse/`: each original above its edit, one column per seed.""", (X["note"], 0), (420, 600))
+    n = prompts_and_model(b, original, target, batch=4, seed=2024)
+    captures(b, n)
+    n["load"] = b.add("AVILoadPhi", (X["train"], 0), {"phi_name": "young.safetensors"}, color=PURPLE)
+    n["phi_source"] = n["load"]
+    b.group("2 · Load the attribute (Φ)", X["train"] - 20, -60, X["edit"] - X["train"] - 20, 300, "#A8A")
+    n["integrate"] = b.add("AVIIntegrate", (X["edit"], 0), {"rho": 1.0}, color=PURPLE)
+    b.connect(n["load"], "phi", n["integrate"], "phi")
+    b.connect(n["svd_x"], "svd", n["integrate"], "x")
+    b.connect(n["svd_z"], "svd", n["integrate"], "z")
+    edited = finish(b, n, "edited", (n["integrate"], "y_pred"), 240, "Inject y_pred (edited)")
+    original_image = finish(b, n, "original", (n["capture_x"], "latent"), 460, "Inject x (unedited)")
+    n["stitch"] = b.add("ImageStitch", (X["image"] + 260, 0), {"direction": "down", "spacing_width": 16}, title="Original over edited")
+    b.connect(original_image, 0, n["stitch"], "image1")
+    b.connect(edited, 0, n["stitch"], "image2")
+    n["grid"] = b.add("AVIImageGrid", (X["image"] + 260, 240), {"columns": 4}, title="One column per seed")
+    b.connect(n["stitch"], 0, n["grid"], "images")
+    save = b.add("SaveImage", (X["image"] + 260, 420), {"filename_prefix": "avi/reuse/original_over_edited"}, size=[620, 360])
+    b.connect(n["grid"], 0, save, "images")
+    b.group("3 · Edit new seeds (ρ) and finish with the original prompt", X["edit"] - 20, -60, X["image"] + 920 - X["edit"], 900, "#8A8")
+    return b.build("sd21_reuse_phi", models=[SD21])
+
+
+def version() -> str:
+    """The pack's version from pyproject.toml."""
+    import tomllib
+
+    with open(os.path.join(REPO_ROOT, "pyproject.toml"), "rb") as f:
+        return tomllib.load(f)["project"]["version"]
+
+
+def build_all(object_info: dict) -> dict:
+    """{file name: workflow dict} for every example workflow."""
+    out = {f"{name}.json": build_attribute(object_info, name, *spec) for name, spec in ATTRIBUTES.items()}
+    out[f"{SWEEP[0]}.json"] = build_sweep(object_info)
+    out["sd21_reuse_phi.json"] = build_reuse(object_info)
+    return out
+
+
+def main(out_dir: str) -> None:
+    from devkit import comfy_host
+
+    host = comfy_host.boot(tempfile.mkdtemp(prefix="avi-build-"), pack_dir=REPO_ROOT)
+    os.makedirs(out_dir, exist_ok=True)
+    for file_name, workflow in build_all(host.object_info()).items():
+        with open(os.path.join(out_dir, file_name), "w", encoding="utf-8") as f:
+            json.dump(workflow, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+        print(os.path.join(out_dir, file_name))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO_ROOT, "workflows"))
