@@ -140,10 +140,10 @@ STOCK_CONSOLE_MESSAGES = (
      lambda m, url: m["type"] == "error"
      and m["text"].startswith("TypeError: Cannot read properties of undefined (reading 'id')\n    at onChange (")
      and f"at Proxy.set ({url}/assets/index-" in m["text"]),
-    ("registry look-ups at api.comfy.org (the pack of each node: comfy-core for stock nodes, a search by "
-     "node type for unknown ones): the machine is offline and ComfyUI's CSP (connect-src 'self') blocks them",
+    ("registry look-ups at api.comfy.org (the packs named by the nodes' cnr_id properties, e.g. comfy-core and "
+     "this pack, in one query; a search by node type for unknown ones): the machine is offline and ComfyUI's CSP (connect-src 'self') blocks them",
      lambda m, url: m["type"] == "error" and re.fullmatch(
-         r"Connecting to 'https://api\.comfy\.org/(nodes\?node_id=[\w.-]+|comfy-nodes/[^/']+/node)' violates the "
+         r"Connecting to 'https://api\.comfy\.org/(nodes\?node_id=[\w.-]+(&node_id=[\w.-]+)*|comfy-nodes/[^/']+/node)' violates the "
          r"following Content Security Policy directive: \"connect-src 'self'\"\. The action has been blocked\.",
          m["text"]) is not None),
 )

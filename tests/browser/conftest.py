@@ -20,6 +20,7 @@ MODEL_LOADERS = {
     "VAELoader": "vae",
     "LoraLoader": "loras",
     "LoraLoaderModelOnly": "loras",
+    "AVILoadPhi": "avi",
 }
 
 
