@@ -4,13 +4,17 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 HOST   := .host/comfyui
+# comfy-cli runs `comfy node validate` in tests/install. Its own venv: its pins (typer, rich,
+# httpx, uv, ruff, ...) stay out of the test venv, and none of its dependencies is torch.
+CLI_VENV          ?= .venv-cli
+COMFY_CLI_VERSION ?= 1.23.0
 
-.PHONY: test env browser-deps
+.PHONY: test env browser-deps cli
 
 test: env
 	$(PY) -m pytest -q tests
 
-env: $(VENV)/.installed $(HOST)/comfyui_version.py browser-deps
+env: $(VENV)/.installed $(HOST)/comfyui_version.py browser-deps cli
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +30,12 @@ $(HOST)/comfyui_version.py: devkit/install_host.py | $(VENV)/.installed
 browser-deps: $(VENV)/.installed
 	@command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 	@$(PY) -c "import playwright" || (echo "playwright missing from $(VENV): delete $(VENV)/.installed and run make env" && exit 1)
+
+cli: $(CLI_VENV)/comfy-cli-$(COMFY_CLI_VERSION).installed
+
+$(CLI_VENV)/comfy-cli-$(COMFY_CLI_VERSION).installed:
+	$(PYTHON) -m venv $(CLI_VENV)
+	$(CLI_VENV)/bin/python -m pip install -q comfy-cli==$(COMFY_CLI_VERSION)
+	@! $(CLI_VENV)/bin/python -m pip show -q torch 2>/dev/null || (echo "comfy-cli pulled torch into $(CLI_VENV)" && exit 1)
+	rm -f $(CLI_VENV)/comfy-cli-*.installed
+	touch $@
