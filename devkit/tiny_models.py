@@ -121,6 +121,84 @@ def init_weights(module: torch.nn.Module, seed: int) -> None:
             p.copy_(value.to(p.dtype))
 
 
+# A random UNet does not denoise: its prediction is uncorrelated with the noise and sampled
+# latents blow up (raw values of several hundred). make_crude_denoiser turns the random UNet into
+# a crude but stable denoiser by overwriting a few of its weights (same architecture, same keys):
+#
+#   eps:  eps_hat = EPS_GAIN * c_in x + PROMPT_GAIN * R   (c_in x = x / sqrt(1 + sigma^2), the UNet's input)
+#   v:    v_hat   = V_GAIN * c_in x + PROMPT_GAIN * R
+#
+# less each channel's spatial mean. R is a random, prompt-, timestep- and position-dependent field
+# of about unit variance computed by the rest of the (random) UNet through its res blocks and
+# cross-attention. Under ComfyUI's samplers (x = x0 + sigma * eps) the linear part alone gives
+# x ~ (sigma + sqrt(1 + sigma^2))^EPS_GAIN for eps, so sampling shrinks the initial noise (std
+# 14.6) to about 0.4 in model space, and x ~ sqrt(1 + sigma^2) * exp(V_GAIN * atan(sigma)) for v
+# (V_PREDICTION's calculate_denoised: x / (1 + sigma^2) - v_hat * sigma / sqrt(1 + sigma^2)), to
+# about 0.47; the VP-normalised latent x / sqrt(1 + sigma^2) stays near unit variance at high noise.
+# Measured through the stock graph (128 px, 20 steps, cfg 7, euler and ddim): raw final latents
+# max 9-19, std 2.5-5.5; VP std at 0.8·T 0.93-0.98; split vs full runs agree to 1e-5..4e-5.
+#
+# The identity path through the SD UNet, exact in float32:
+# - conv_in writes +s*x (channels 0..3) and -s*x (4..7) from its centre tap, s = IDENTITY_SCALE;
+#   its other channels stay random, so the random blocks see x.
+# - input_blocks[0]'s output reaches the last output block as a skip connection (hs[0]); that
+#   ResBlock's 1x1 skip_connection copies the +-copies into its channels 0..7, while its residual
+#   branch and the SpatialTransformer's proj_out write zeros there.
+# - The final GroupNorm has one channel per group, so it removes each channel's spatial mean; with
+#   s^2 * var(x) far below its eps (1e-5) it is linear: n = s * (x - mean) / sqrt(eps) (to 0.3 %).
+#   Both copies are normalised consistently and silu(n) - silu(-n) = n exactly, so conv_out's
+#   centre taps (+K, -K) read gain * (x - mean).
+# - The other 24 channels of the last block come in 12 pairs (f, -f) (rows negated in the skip
+#   conv, the residual conv and proj_out), so conv_out reads them as silu(n) - silu(-n) = n too:
+#   R is linear in per-channel normalised random features, zero-mean and bounded whatever the
+#   input, which keeps sampling stable.
+# Consequences: eps predictions carry no per-channel spatial mean, so the mean of each latent
+# channel keeps its initial value sigma_max * mean(noise) (a few raw units); v models shrink it.
+# The construction relies on float32 inference (ComfyUI's CPU default).
+IDENTITY_SCALE = 2.0 ** -12
+EPS_GAIN = 1.05
+V_GAIN = 0.5
+PROMPT_GAIN = 0.1
+
+
+def make_crude_denoiser(unet: torch.nn.Module, prediction: str) -> None:
+    """Overwrite a few weights of a randomly initialised openaimodel.UNetModel as described above."""
+    gain = {"eps": EPS_GAIN, "v": V_GAIN}[prediction]
+    conv_in = unet.input_blocks[0][0]
+    res, transformer = unet.output_blocks[-1][0], unet.output_blocks[-1][1]
+    norm, conv_out = unet.out[0], unet.out[2]
+    latent, width = conv_in.in_channels, conv_in.out_channels  # 4, model_channels
+    n_id = 2 * latent  # channels 0..3: +s*x, 4..7: -s*x
+    pairs = (width - n_id) // 2
+    plus = torch.arange(n_id, n_id + pairs)  # free channels f; their negatives follow
+    minus = plus + pairs
+    c, ids = torch.arange(latent), torch.arange(n_id)
+    hs0 = res.channels - width  # the last block's input is cat([h, hs[0]])
+    with torch.no_grad():
+        conv_in.weight[:n_id] = 0
+        conv_in.bias[:n_id] = 0
+        conv_in.weight[c, c, 1, 1] = IDENTITY_SCALE
+        conv_in.weight[c + latent, c, 1, 1] = -IDENTITY_SCALE
+        skip, res_out, proj_out = res.skip_connection, res.out_layers[-1], transformer.proj_out
+        for layer in (skip, res_out, proj_out):
+            layer.weight[:n_id] = 0
+            layer.bias[:n_id] = 0
+            layer.weight[minus] = -layer.weight[plus]
+            layer.bias[minus] = -layer.bias[plus]
+        skip.weight[ids, hs0 + ids, 0, 0] = 1.0
+        norm.weight.fill_(1.0)
+        norm.bias.zero_()
+        # conv_out's random weights (std 1/sqrt(fan-in)) rescaled: R has about unit variance.
+        free = conv_out.weight[:, plus].float() * (PROMPT_GAIN * (width / pairs) ** 0.5)
+        conv_out.weight.zero_()
+        conv_out.bias.zero_()
+        conv_out.weight[:, plus] = free.to(conv_out.weight.dtype)
+        conv_out.weight[:, minus] = -free.to(conv_out.weight.dtype)
+        k = gain * math.sqrt(norm.eps) / IDENTITY_SCALE
+        conv_out.weight[c, c, 1, 1] = k
+        conv_out.weight[c, c + latent, 1, 1] = -k
+
+
 def _build_unet(prediction: str, seed: int) -> comfy.model_patcher.ModelPatcher:
     """Tiny BaseModel in storage precision, wrapped as ComfyUI wraps a loaded one."""
     config = TinySD2(TINY_UNET_CONFIG)
@@ -128,6 +206,7 @@ def _build_unet(prediction: str, seed: int) -> comfy.model_patcher.ModelPatcher:
     model_type = {"eps": comfy.model_base.ModelType.EPS, "v": comfy.model_base.ModelType.V_PREDICTION}[prediction]
     model = comfy.model_base.BaseModel(config, model_type=model_type, device=torch.device("cpu"))
     init_weights(model.diffusion_model, seed)
+    make_crude_denoiser(model.diffusion_model, prediction)
     device = torch.device("cpu")
     return comfy.model_patcher.ModelPatcher(model, load_device=device, offload_device=device)
 
