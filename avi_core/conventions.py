@@ -43,11 +43,11 @@ def from_vp(x_vp: torch.Tensor, sigma, kind: str) -> torch.Tensor:
     return x_vp * vp_scale(sigma, kind)
 
 
-def forward_noise(x0: torch.Tensor, sigma: float, noise: torch.Tensor, kind: str) -> torch.Tensor:
-    """Forward process in model space: x0 + σε (eps, v) or (1-σ)x0 + σε (flow)."""
-    if kind == "flow":
-        return (1.0 - sigma) * x0 + sigma * noise
-    return x0 + sigma * noise
+def vp_forward_noise(x0: torch.Tensor, sigma: float, noise: torch.Tensor, kind: str) -> torch.Tensor:
+    """VP latent of the forward process, (x0 + σε)/sqrt(1+σ²), or ((1-σ)x0 + σε)/s for flow, in one pass, unchecked."""
+    scale = vp_scale(sigma, kind)
+    signal = (1.0 - sigma if kind == "flow" else 1.0) / scale
+    return torch.add(x0 * signal, noise, alpha=sigma / scale)
 
 
 @dataclass(frozen=True)

@@ -5,17 +5,19 @@ from .checks import check_choice, check_latent, check_positive_int, check_matric
 
 
 def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """Principal angles θ [..., p], ascending, between the spans of orthonormal A, B [..., n, p].
+    """Principal angles θ [..., p], ascending, between the spans of A, B [..., n, p] (Björck-Golub).
 
-    Cosines from svdvals(AᵀB) and sines from svdvals(B - A AᵀB), combined with atan2: accurate
-    for small angles too, where arccos alone loses about half the digits (float32 noise ~3e-4 rad).
+    The bases are re-orthonormalised in float64 (QR keeps their span): float32 singular vectors are
+    orthonormal only to ~1e-7, which would otherwise show as angles of that size between a subspace
+    and itself. Cosines from svdvals(AᵀB) and sines from svdvals(B - A AᵀB), combined with atan2:
+    accurate for small angles too, where arccos alone loses about half the digits.
     """
     check_matrices("A", A, "[..., n, p]")
     check_matrices("B", B, "[..., n, p]")
     check_same_shape("A", A, "B", B)
     if A.shape[-1] > A.shape[-2]:
         raise ValueError(f"subspace bases must be [..., n, p] with p <= n; got {tuple(A.shape)}")
-    A, B = A.double(), B.double()
+    A, B = torch.linalg.qr(A.double()).Q, torch.linalg.qr(B.double()).Q
     cross = A.transpose(-1, -2) @ B
     cos = torch.linalg.svdvals(cross).clamp(max=1.0)
     sin = torch.linalg.svdvals(B - A @ cross).clamp(max=1.0).flip(-1)

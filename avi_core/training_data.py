@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from .checks import check_choice, check_latent, check_positive_int, check_same_shape
-from .conventions import MODEL_KINDS, check_sigma, forward_noise, to_vp
+from .conventions import MODEL_KINDS, check_sigma, vp_forward_noise
 
 PAPER_SAMPLES_ONE_PAIR = 5000
 PAPER_SAMPLES_MANY_PAIRS = 500
@@ -59,7 +59,7 @@ def resample_pairs(pairs: CapturedPairs, n_per_pair: int, generator: torch.Gener
     eps = eps.to(pairs.x.device)
 
     def draw(x0, sigma):
-        return to_vp(forward_noise(x0.float().unsqueeze(0), sigma, eps, pairs.kind).flatten(0, 1), sigma, pairs.kind)
+        return vp_forward_noise(x0.float().unsqueeze(0), sigma, eps, pairs.kind).flatten(0, 1)
 
     if n_per_pair == 0:
         return pairs.x.float(), pairs.z.float()

@@ -14,7 +14,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLACEHOLDERS_DIR = os.path.join(REPO_ROOT, "devkit", "placeholders")
@@ -84,8 +84,8 @@ def _front_of_sys_path(path: str) -> None:
     sys.path.insert(0, path)
 
 
-def prepare(base_dir: str, comfy_dir: Optional[str] = None) -> str:
-    """Make ComfyUI importable, CPU-only and rooted at base_dir (idempotent); return the ComfyUI dir."""
+def prepare(base_dir: str, comfy_dir: Optional[str] = None, cpu: bool = True) -> str:
+    """Make ComfyUI importable, rooted at base_dir and CPU-only unless cpu=False (idempotent); return its dir."""
     base_dir = os.path.abspath(base_dir)
     comfy_dir = os.path.abspath(comfy_dir) if comfy_dir else default_comfy_dir()
     if _prepared:
@@ -105,7 +105,7 @@ def prepare(base_dir: str, comfy_dir: Optional[str] = None) -> str:
     _front_of_sys_path(comfy_dir)
     # Not comfy.options.enable_args_parsing(): it would parse pytest's argv. Defaults, then ours.
     from comfy.cli_args import args
-    args.cpu = True
+    args.cpu = cpu
     args.base_directory = base_dir
     os.makedirs(base_dir, exist_ok=True)
     _prepared.update(base_dir=base_dir, comfy_dir=comfy_dir)
@@ -345,7 +345,7 @@ class Host:
             comfy.utils.set_progress_bar_global_hook(previous)
 
     @contextlib.contextmanager
-    def progress_events(self):
+    def progress_events(self, on_event: Optional[Callable[[int, int, Optional[str]], None]] = None):
         """Record (value, total, node_id) of every comfy.utils.ProgressBar update inside the block."""
         # Samplers report through ProgressBar. The V3 set_progress API bypasses the hook: its
         # updates arrive as "progress_state" messages in RunResult.messages.
@@ -357,6 +357,8 @@ class Host:
             if node_id is None:
                 node_id = context.node_id if context is not None else self.server.last_node_id
             events.append(ProgressEvent(value, total, node_id))
+            if on_event is not None:
+                on_event(value, total, node_id)
 
         with self._wrapped_progress_hook(record):
             yield events
@@ -472,8 +474,8 @@ def _add_output_model_paths() -> None:
 
 
 def boot(base_dir: str, pack_dir: Optional[str] = None, comfy_dir: Optional[str] = None,
-         extra_model_paths: Optional[str] = None) -> Host:
-    """Boot ComfyUI in this process once (headless, CPU) and load the pack from custom_nodes."""
+         extra_model_paths: Optional[str] = None, cpu: bool = True) -> Host:
+    """Boot ComfyUI in this process once (headless; CPU unless cpu=False) and load the pack from custom_nodes."""
     # A second call returns the same Host and refuses other arguments: ComfyUI's module state
     # (folder paths, node registry) cannot be reset.
     wanted = (os.path.abspath(base_dir), os.path.abspath(pack_dir) if pack_dir else None,
@@ -490,7 +492,7 @@ def boot(base_dir: str, pack_dir: Optional[str] = None, comfy_dir: Optional[str]
         return host
     start = time.perf_counter()
     with capture_logs() as boot_log:
-        comfy_dir = prepare(base_dir, comfy_dir)
+        comfy_dir = prepare(base_dir, comfy_dir, cpu=cpu)
         import utils.extra_config  # noqa: F401  before nodes, as main.py: nodes_images needs them
         import utils.install_util  # noqa: F401
         if extra_model_paths:

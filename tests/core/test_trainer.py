@@ -155,3 +155,22 @@ def test_trains_when_called_under_inference_mode():
         pairs = synthetic_pairs()
         result = train_phi(pairs, TrainSettings(epochs=1, **SMALL))
     assert result.history[-1]["total"] < result.history[0]["total"]
+
+
+def test_training_set_does_not_depend_on_the_thread_count():
+    """The one-off SVD pass runs chunks on parallel threads when torch has several; same numbers either way."""
+    from avi_core.trainer import SVD_CHUNK, build_training_set
+
+    settings = TrainSettings(k=5, hidden=8).resolved(16, 1)
+    x, z = resample_pairs(synthetic_pairs(), 2 * SVD_CHUNK + 7, torch.Generator().manual_seed(0))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        serial = build_training_set(x, z, settings)
+        torch.set_num_threads(3)
+        threaded = build_training_set(x, z, settings)
+        assert torch.get_num_threads() == 3, "the caller's thread count is restored"
+    finally:
+        torch.set_num_threads(before)
+    for name in ("U_hat", "V_hat", "Sx", "Sz"):
+        assert torch.equal(getattr(serial, name), getattr(threaded, name)), name
