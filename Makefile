@@ -9,10 +9,20 @@ HOST   := .host/comfyui
 CLI_VENV          ?= .venv-cli
 COMFY_CLI_VERSION ?= 1.23.0
 
-.PHONY: test env browser-deps cli
+.PHONY: test env run ui browser-deps cli
 
 test: env
 	$(PY) -m pytest -q tests
+
+# Runs workflows/sd21_young.json headless; images go to output/. AVI_CHECKPOINT=/path/to/SD2.1-base
+# for real edits, else a tiny random model stands in (the images are noise). WORKFLOW=sd21_old etc.
+WORKFLOW ?= sd21_young
+run: $(VENV)/.installed $(HOST)/comfyui_version.py
+	$(PY) devkit/demo.py --workflow $(WORKFLOW)
+
+# ComfyUI with the pack and its workflow templates on http://127.0.0.1:8188.
+ui: $(VENV)/.installed $(HOST)/comfyui_version.py
+	$(PY) devkit/ui.py
 
 env: $(VENV)/.installed $(HOST)/comfyui_version.py browser-deps cli
 

@@ -51,10 +51,10 @@ def _place(target: str, source) -> None:
 
 
 class ComfyServer:
-    """Context manager: prepare base_dir, run main.py on a free 127.0.0.1 port, stop on exit."""
+    """Context manager: prepare base_dir, run main.py on 127.0.0.1 (a free port unless given), stop on exit."""
 
     def __init__(self, base_dir, custom_nodes=None, models=None, extra_args=(),
-                 python=sys.executable, host_dir=HOST_DIR, start_timeout=120.0):
+                 python=sys.executable, host_dir=HOST_DIR, start_timeout=120.0, port=None, cpu=True):
         self.base_dir = os.path.abspath(os.fspath(base_dir))
         self.custom_nodes = dict(custom_nodes or {})
         self.models = dict(models or {})
@@ -62,6 +62,8 @@ class ComfyServer:
         self.python = python
         self.host_dir = host_dir
         self.start_timeout = start_timeout
+        self.fixed_port = port
+        self.cpu = cpu
         self.port = None
         self.proc = None
         self.log_path = os.path.join(self.base_dir, LOG_NAME)
@@ -81,7 +83,7 @@ class ComfyServer:
             _place(os.path.join(self.base_dir, "models", *rel.split("/")), source)
 
     def command(self) -> list:
-        return [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+        return [self.python, "main.py", *(["--cpu"] if self.cpu else []), "--listen", "127.0.0.1", "--port", str(self.port),
                 "--base-directory", self.base_dir, "--disable-api-nodes",
                 "--database-url", "sqlite:///:memory:", "--disable-auto-launch", *self.extra_args]
 
@@ -99,7 +101,7 @@ class ComfyServer:
     def start(self) -> "ComfyServer":
         """Start main.py and block until /object_info answers; raise with the log on failure."""
         self.prepare()
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         self._log = open(self.log_path, "wb")  # one log per start: no stale lines from a past run
         self.proc = subprocess.Popen(self.command(), cwd=self.host_dir, env=self.environment(),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)

@@ -1,0 +1,73 @@
+"""Start the embedded ComfyUI with the pack on http://127.0.0.1:8188 and keep it running (Ctrl-C stops it).
+
+Usage: python devkit/ui.py [--port 8188] [--checkpoint PATH] [--base .demo]
+
+The pack's workflows appear under Workflow > Browse Templates > avi-latent-svd. Without
+--checkpoint (or AVI_CHECKPOINT) the tiny random SD2 model of `make run` is offered, so every
+workflow can be queued; its images are noise. `make ui` calls this.
+"""
+import argparse
+import os
+import sys
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from devkit.demo import TINY_NAME  # noqa: E402
+from devkit.server import ComfyServer, ServerError  # noqa: E402
+
+PACK_NAME = "avi-latent-svd"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8188)
+    parser.add_argument("--checkpoint", default=os.environ.get("AVI_CHECKPOINT") or None,
+                        help="an SD2.1-base checkpoint to offer (default: $AVI_CHECKPOINT, else the tiny model)")
+    parser.add_argument("--base", default=os.path.join(REPO_ROOT, ".demo"), help="ComfyUI base directory")
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when CUDA is available")
+    args = parser.parse_args(argv)
+    import torch
+    cpu = args.cpu or not torch.cuda.is_available()
+    base = os.path.abspath(args.base)
+    models = {}
+    if args.checkpoint:
+        checkpoint = os.path.abspath(args.checkpoint)
+        if not os.path.isfile(checkpoint):
+            raise SystemExit(f"checkpoint not found: {checkpoint}")
+        models[f"checkpoints/{os.path.basename(checkpoint)}"] = checkpoint
+    else:
+        tiny = os.path.join(base, "models", "checkpoints", TINY_NAME)
+        if not os.path.isfile(tiny):
+            write_tiny(tiny)
+        print(f"No checkpoint given: offering {TINY_NAME} (a tiny random SD2 model, its images are noise).")
+    custom_nodes = {PACK_NAME: REPO_ROOT, "avi-devkit-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
+    server = ComfyServer(base, custom_nodes=custom_nodes, models=models, port=args.port, cpu=cpu)
+    print(f"Starting ComfyUI ({'CPU' if cpu else 'CUDA'}) with the pack; log: {server.log_path}", flush=True)
+    try:
+        with server:
+            print(f"Open {server.url}  (Workflow > Browse Templates > {PACK_NAME}). Ctrl-C stops it.", flush=True)
+            while server.proc.poll() is None:
+                time.sleep(0.5)
+            print(server.log_text()[-4000:])
+            return server.proc.returncode or 1
+    except ServerError as e:
+        raise SystemExit(str(e))
+    except KeyboardInterrupt:
+        print("stopped")
+        return 0
+
+
+def write_tiny(path: str) -> None:
+    """The tiny checkpoint, written in a child process: ComfyUI's modules stay out of this one."""
+    import subprocess
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from devkit import comfy_host; "
+            "comfy_host.prepare(sys.argv[2]); from devkit import tiny_models; "
+            "tiny_models.write_tiny_checkpoint(sys.argv[3], 'eps')")
+    subprocess.run([sys.executable, "-c", code, REPO_ROOT, os.path.join(os.path.dirname(path), "..", ".."), path],
+                   check=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""Every shipped workflow, queued as the frontend queues it, runs in the real host end to end.
+
+Only the checkpoint changes (SD2.1 base -> the tiny SD2 model): sizes, steps, Φ width, training
+settings and file names are the shipped ones. sd21_reuse_phi loads the Φ that sd21_young saves.
+"""
+import copy
+import json
+import os
+
+import pytest
+import torch
+from PIL import Image
+
+from devkit.workflow_api import ui_to_api
+from devkit.workflow_check import check_workflow
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
+NAMES = sorted(f[:-5] for f in os.listdir(WORKFLOW_DIR) if f.endswith(".json"))
+SIZE, STITCH_GAP = 512, 16
+
+
+def load(name: str) -> dict:
+    with open(os.path.join(WORKFLOW_DIR, f"{name}.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def nodes_of(workflow: dict, node_type: str) -> list:
+    return [n for n in workflow["nodes"] if n["type"] == node_type]
+
+
+@pytest.fixture(scope="module")
+def run_workflow(host, tiny_ckpt):
+    """run_workflow(name) -> (workflow, prompt, result), each workflow run once per module."""
+    runs = {}
+    info = host.object_info()
+
+    def run(name):
+        if name not in runs:
+            if name == "sd21_reuse_phi":
+                run("sd21_young")  # saves models/avi/young.safetensors
+            workflow = load(name)
+            prompt = ui_to_api(workflow, info if name != "sd21_reuse_phi" else host.object_info())
+            loaders = [n for n in prompt.values() if n["class_type"] == "CheckpointLoaderSimple"]
+            assert len(loaders) == 1
+            loaders[0]["inputs"]["ckpt_name"] = tiny_ckpt["eps"]
+            # 512 px tensors: here two threads beat one (the host fixture pins one for tiny ones).
+            threads = torch.get_num_threads()
+            torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+            try:
+                runs[name] = (workflow, prompt, host.run(prompt))  # validated as POST /prompt does
+            finally:
+                torch.set_num_threads(threads)
+        return runs[name]
+
+    return run
+
+
+def saved_images(host, result, node_id) -> list:
+    """The PIL images a SaveImage node wrote, in order."""
+    entries = result.ui["outputs"][node_id]["images"]
+    assert all(e["type"] == "output" for e in entries)
+    return [Image.open(os.path.join(host.base_dir, "output", e["subfolder"], e["filename"])) for e in entries]
+
+
+def add_option(info: dict, node: str, name: str, option: str) -> None:
+    """Append option to a combo input of object_info (either of its two combo layouts)."""
+    spec = info[node]["input"]["required"][name]
+    options = spec[1]["options"] if spec[0] == "COMBO" else spec[0]
+    if option not in options:
+        options.append(option)
+
+
+def test_shipped_workflows_pass_the_checker_with_their_declared_models(host):
+    info = copy.deepcopy(host.object_info())
+    for name in NAMES:
+        workflow = load(name)
+        declared = [m["name"] for n in workflow["nodes"] for m in n.get("properties", {}).get("models", [])]
+        assert declared == ["v2-1_512-ema-pruned.safetensors"], name
+        add_option(info, "CheckpointLoaderSimple", "ckpt_name", declared[0])  # as if the user downloaded it
+        add_option(info, "AVILoadPhi", "phi_name", "young.safetensors")  # sd21_young saves it
+        assert check_workflow(workflow, info) == [], name
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "sd21_reuse_phi"])
+def test_attribute_workflow_runs_and_saves_its_images_and_phi(host, run_workflow, name):
+    workflow, prompt, result = run_workflow(name)
+    saves = {n["widgets_values"][0].rsplit("/", 1)[-1]: str(n["id"]) for n in nodes_of(workflow, "SaveImage")}
+    assert all(str(n["id"]) in result.ui["outputs"] for n in nodes_of(workflow, "PreviewImage")), "spectrum and loss previews"
+    if "original" in saves:
+        original, = saved_images(host, result, saves["original"])
+        edited, = saved_images(host, result, saves["edited"])
+        pair, = saved_images(host, result, saves["side_by_side"])
+        assert original.size == edited.size == (SIZE, SIZE)
+        assert pair.size == (2 * SIZE + STITCH_GAP, SIZE)
+        assert original.tobytes() != edited.tobytes(), "ρ = 1 changes the image"
+    if "rho_sweep" in saves:
+        rhos = result.output(str(nodes_of(workflow, "AVIIntegrate")[-1]["id"]), 1).split(", ")
+        grid, = saved_images(host, result, saves["rho_sweep"])
+        padding = nodes_of(workflow, "AVIImageGrid")[0]["widgets_values"][1]
+        assert grid.size[0] == len(rhos) * SIZE + (len(rhos) - 1) * padding, rhos
+        assert grid.size[1] > SIZE, "one row and a caption strip"
+    import folder_paths
+    from avi_core import load_phi
+    save_phi, = nodes_of(workflow, "AVISavePhi")
+    saved_as, = result.ui["outputs"][str(save_phi["id"])]["text"]
+    assert saved_as.startswith(save_phi["widgets_values"][0]) and saved_as.endswith(".safetensors")
+    phi = load_phi(os.path.join(folder_paths.get_folder_paths("avi")[0], saved_as))
+    k, hidden = nodes_of(workflow, "AVITrainPhi")[0]["widgets_values"][:2]
+    assert (phi.info.k, phi.info.hidden, phi.info.height, phi.info.width) == (k, hidden, SIZE // 8, SIZE // 8)
+    assert phi.info.note == save_phi["widgets_values"][2], "the note says which prompts taught it"
+
+def test_reuse_workflow_applies_the_saved_phi_to_a_batch_of_new_seeds(host, run_workflow):
+    workflow, prompt, result = run_workflow("sd21_reuse_phi")
+    batch = nodes_of(workflow, "EmptyLatentImage")[0]["widgets_values"][2]
+    save, = nodes_of(workflow, "SaveImage")
+    grid, = saved_images(host, result, str(save["id"]))
+    columns, padding = nodes_of(workflow, "AVIImageGrid")[0]["widgets_values"]
+    assert batch == columns == 4
+    # each cell: original over edited (ImageStitch down, 16 px gap)
+    assert grid.size[0] == columns * SIZE + (columns - 1) * padding
+    assert grid.size[1] >= 2 * SIZE + STITCH_GAP
+    load, = nodes_of(workflow, "AVILoadPhi")
+    assert prompt[str(load["id"])]["inputs"]["phi_name"] == "young.safetensors"

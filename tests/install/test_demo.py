@@ -1,0 +1,84 @@
+"""`make run`'s command: the main workflow headless in a fresh process, images copied out."""
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEMO = os.path.join(REPO_ROOT, "devkit", "demo.py")
+
+
+def demo(*args, cwd=REPO_ROOT):
+    return subprocess.run([sys.executable, DEMO, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
+
+
+def test_demo_runs_the_young_workflow_and_copies_its_images(tmp_path):
+    out = tmp_path / "output"
+    run = demo("--base", str(tmp_path / "base"), "--out", str(out))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "tiny random SD2 model" in run.stdout and "images are noise" in run.stdout
+    # node names as they start, then progress: 5 epochs of ceil(5001 / 256) = 20 steps, 41 sampler steps after 0.8·T
+    assert "Train AVI Φ" in run.stdout and "100/100" in run.stdout and "41/41" in run.stdout
+    sizes = {}
+    for name in os.listdir(out):
+        with Image.open(out / name) as image:
+            sizes[name.rsplit("_", 2)[0]] = image.size
+    assert sizes["original"] == sizes["edited"] == (512, 512), sizes
+    assert sizes["side_by_side"] == (512 + 16 + 512, 512)
+    assert sizes["rho_sweep"][0] == 5 * 512 + 4 * 8, "five ρ columns, 8 px apart"
+    for name in os.listdir(out):
+        assert os.path.join(os.path.relpath(out), name) in run.stdout or name in run.stdout, "every copied image is listed"
+    phi = tmp_path / "base" / "models" / "avi" / "young.safetensors"
+    assert phi.is_file(), "Save AVI Φ wrote the attribute for the reuse workflow"
+
+
+def test_demo_names_what_it_needs_on_bad_arguments(tmp_path):
+    run = demo("--workflow", "sd21_nope", "--base", str(tmp_path))
+    assert run.returncode != 0 and "no workflow 'sd21_nope'; the pack ships: " in run.stderr
+    assert "sd21_young" in run.stderr
+    run = demo("--checkpoint", str(tmp_path / "missing.safetensors"), "--base", str(tmp_path))
+    assert run.returncode != 0 and "checkpoint not found" in run.stderr and "missing.safetensors" in run.stderr
+    assert not (tmp_path / "models").exists(), "nothing is set up before the arguments are checked"
+
+
+def test_ui_serves_the_pack_and_its_workflow_templates(tmp_path):
+    import json
+    import signal
+    import time
+    import urllib.request
+
+    from devkit.server import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "devkit", "ui.py"), "--port", str(port),
+                             "--base", str(tmp_path / "base")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            assert proc.poll() is None, proc.stdout.read()
+            try:
+                with urllib.request.urlopen(f"{url}/api/workflow_templates", timeout=5) as r:
+                    templates = json.load(r)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the UI server did not answer"
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"{url}/object_info/AVITrainPhi", timeout=30) as r:
+            assert json.load(r)["AVITrainPhi"]["display_name"] == "Train AVI Φ"
+        with urllib.request.urlopen(f"{url}/object_info/CheckpointLoaderSimple", timeout=30) as r:
+            ckpts = json.load(r)["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
+        assert "avi-demo-tiny-sd2.safetensors" in ckpts, "the tiny model is offered when no checkpoint is given"
+        shipped = sorted(f[:-5] for f in os.listdir(os.path.join(REPO_ROOT, "workflows")) if f.endswith(".json"))
+        assert sorted(templates["avi-latent-svd"]) == shipped
+        with urllib.request.urlopen(f"{url}/api/workflow_templates/avi-latent-svd/sd21_young.json", timeout=30) as r:
+            assert any(n["type"] == "AVITrainPhi" for n in json.load(r)["nodes"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+    assert "Open " + url in out and proc.returncode == 0, out[-3000:]
