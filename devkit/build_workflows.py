@@ -123,7 +123,7 @@ def edit_and_compare(b: WorkflowBuilder, n: dict, name: str, rho: float = 1.0) -
     b.group("3 · Edit (ρ) and finish with the original prompt", X["edit"] - 20, -60, X["image"] + 720 - X["edit"], 1340, "#8A8")
 
 
-def sweep(b: WorkflowBuilder, n: dict, name: str, rho_list: str, y: float = 1120) -> None:
+def sweep(b: WorkflowBuilder, n: dict, name: str, rho_list: str, y: float = 1400) -> None:
     """A second AVI Integrate with a list of ρ, finished and laid out as one captioned grid."""
     n["integrate_sweep"] = b.add("AVIIntegrate", (X["edit"], y), {"rho_list": rho_list}, title="AVI Integrate (ρ sweep)", color=PURPLE)
     b.connect(n["phi_source"], "phi", n["integrate_sweep"], "phi")

@@ -122,3 +122,22 @@ def test_reuse_workflow_applies_the_saved_phi_to_a_batch_of_new_seeds(host, run_
     assert grid.size[1] >= 2 * SIZE + STITCH_GAP
     load, = nodes_of(workflow, "AVILoadPhi")
     assert prompt[str(load["id"])]["inputs"]["phi_name"] == "young.safetensors"
+
+
+def test_shipped_workflows_are_what_the_builder_writes(host):
+    """workflows/*.json are generated (devkit/build_workflows.py): a hand edit or a changed node definition shows here."""
+    from devkit.build_workflows import build_all
+
+    built = build_all(host.object_info())
+    assert sorted(built) == [f"{n}.json" for n in NAMES]
+    for file_name, workflow in built.items():
+        assert json.loads(json.dumps(workflow, ensure_ascii=False)) == load(file_name[:-5]), \
+            f"{file_name} differs from `python devkit/build_workflows.py`; rebuild it"
+
+
+def test_every_workflow_has_a_thumbnail_for_the_template_browser():
+    from PIL import Image
+
+    for name in NAMES:
+        with Image.open(os.path.join(WORKFLOW_DIR, f"{name}.jpg")) as thumb:
+            assert thumb.format == "JPEG" and thumb.width == 768 and thumb.height > 300, name
