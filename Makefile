@@ -26,9 +26,14 @@ ui: $(VENV)/.installed $(HOST)/comfyui_version.py
 
 env: $(VENV)/.installed $(HOST)/comfyui_version.py browser-deps cli
 
+# Without an NVIDIA driver, torch's CPU build (PyPI's Linux wheel bundles CUDA, several GB);
+# if that index cannot be reached, pip takes torch from the default index below. TORCH_INDEX= skips this.
+TORCH_INDEX ?= $(if $(shell command -v nvidia-smi 2>/dev/null),,https://download.pytorch.org/whl/cpu)
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q --timeout 20 --retries 1 torch==2.13.0 --index-url $(TORCH_INDEX) \
+		|| echo "torch not available from $(TORCH_INDEX): taking it from the default index")
 	$(PY) -m pip install -q -r requirements-dev.txt -r requirements.txt
 	touch $@
 

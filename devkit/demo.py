@@ -50,7 +50,8 @@ def place_checkpoint(base: str, checkpoint) -> str:
     if checkpoint is None:
         from devkit import tiny_models
         path = os.path.join(folder, TINY_NAME)
-        if not os.path.isfile(path):
+        # Rewritten when devkit/tiny_models.py is newer: an old file may not fit its config.
+        if not os.path.isfile(path) or os.path.getmtime(path) < os.path.getmtime(tiny_models.__file__):
             tiny_models.write_tiny_checkpoint(path, "eps")
         print("No checkpoint given (--checkpoint or AVI_CHECKPOINT): using a tiny random SD2 model.\n"
               "The whole graph runs, but its images are noise. For real edits pass SD2.1 base 512:\n"

@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         models[f"checkpoints/{os.path.basename(checkpoint)}"] = checkpoint
     else:
         tiny = os.path.join(base, "models", "checkpoints", TINY_NAME)
-        if not os.path.isfile(tiny):
+        if not os.path.isfile(tiny) or os.path.getmtime(tiny) < os.path.getmtime(os.path.join(REPO_ROOT, "devkit", "tiny_models.py")):
             write_tiny(tiny)
         print(f"No checkpoint given: offering {TINY_NAME} (a tiny random SD2 model, its images are noise).")
     custom_nodes = {PACK_NAME: REPO_ROOT, "avi-devkit-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
