@@ -4,7 +4,7 @@ from torch import nn
 
 from .checks import check_latent, check_positive_int
 
-# Width of the three hidden layers. "paper" is section 5's 4096; "compact" trains ~25x faster on a CPU
+# Width of the three hidden layers. "paper" is section 5's 4096; "compact" trains ~9x faster on a CPU
 # and reaches a final loss within a few percent of it (bench/bench_core.py measures both).
 PHI_PRESETS = {"paper": 4096, "compact": 512}
 
