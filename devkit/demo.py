@@ -143,4 +143,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\nInterrupted: no images were copied (a Φ is only ever saved whole).", file=sys.stderr)
+        sys.exit(130)
