@@ -105,18 +105,25 @@ class ComfyServer:
         self._log = open(self.log_path, "wb")  # one log per start: no stale lines from a past run
         self.proc = subprocess.Popen(self.command(), cwd=self.host_dir, env=self.environment(),
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+        try:
+            self._wait_until_ready()
+        except BaseException:
+            self.stop()  # also on Ctrl-C while starting: no orphaned server
+            raise
+        return self
+
+    def _wait_until_ready(self) -> None:
+        """Block until /object_info answers; raise ServerError if the server exits or times out."""
         deadline = time.monotonic() + self.start_timeout
         while True:
             if self.proc.poll() is not None:
-                self.stop()
                 raise ServerError(f"ComfyUI exited with code {self.proc.returncode}:\n{self.log_text()}")
             try:
                 self.get("/object_info", timeout=30)
-                return self
+                return
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             if time.monotonic() > deadline:
-                self.stop()
                 raise ServerError(f"ComfyUI did not answer /object_info within {self.start_timeout} s:\n"
                                   f"{self.log_text()}")
             time.sleep(0.25)
