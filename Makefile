@@ -20,9 +20,10 @@ WORKFLOW ?= sd21_young
 run: $(VENV)/.installed $(HOST)/comfyui_version.py
 	$(PY) devkit/demo.py --workflow $(WORKFLOW)
 
-# ComfyUI with the pack and its workflow templates on http://127.0.0.1:8188.
+# ComfyUI with the pack and its workflow templates on http://127.0.0.1:$(UI_PORT).
+UI_PORT ?= 8188
 ui: $(VENV)/.installed $(HOST)/comfyui_version.py
-	$(PY) devkit/ui.py
+	$(PY) devkit/ui.py --port $(UI_PORT)
 
 env: $(VENV)/.installed $(HOST)/comfyui_version.py browser-deps cli
 

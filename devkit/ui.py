@@ -1,6 +1,6 @@
 """Start the embedded ComfyUI with the pack on http://127.0.0.1:8188 and keep it running (Ctrl-C stops it).
 
-Usage: python devkit/ui.py [--port 8188] [--checkpoint PATH] [--base .demo]
+Usage: python devkit/ui.py [--port 8188] [--checkpoint PATH] [--base .demo]   (make ui UI_PORT=8189)
 
 The pack's workflows appear under Workflow > Browse Templates > avi-latent-svd. Without
 --checkpoint (or AVI_CHECKPOINT) the tiny random SD2 model of `make run` is offered, so every
@@ -28,6 +28,9 @@ def main(argv=None) -> int:
     parser.add_argument("--base", default=os.path.join(REPO_ROOT, ".demo"), help="ComfyUI base directory")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when CUDA is available")
     args = parser.parse_args(argv)
+    if not port_is_free(args.port):
+        raise SystemExit(f"port {args.port} on 127.0.0.1 is in use (another ComfyUI?); "
+                         f"choose another: make ui UI_PORT={args.port + 1}")
     import torch
     cpu = args.cpu or not torch.cuda.is_available()
     base = os.path.abspath(args.base)
@@ -57,6 +60,17 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("stopped")
         return 0
+
+
+def port_is_free(port: int) -> bool:
+    """Nothing listens on 127.0.0.1:port (main.py would fail to bind it)."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def write_tiny(path: str) -> None:

@@ -111,3 +111,16 @@ def test_ui_interrupted_while_starting_leaves_no_server_behind(tmp_path):
         return found
 
     assert servers() == [], "the ComfyUI child was stopped with its launcher"
+
+
+def test_ui_names_a_busy_port_and_what_to_do():
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "devkit", "ui.py"), "--port", str(port)],
+                             capture_output=True, text=True, timeout=120)
+    assert run.returncode != 0
+    assert f"port {port} on 127.0.0.1 is in use" in run.stderr and f"make ui UI_PORT={port + 1}" in run.stderr
