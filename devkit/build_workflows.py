@@ -105,14 +105,20 @@ def finish(b: WorkflowBuilder, n: dict, name: str, latent_from, y: float, title:
     return decode
 
 
-def edit_and_compare(b: WorkflowBuilder, n: dict, name: str, rho: float = 1.0) -> None:
-    """Integrate at ρ, finish the edit and the original, save both and a side-by-side image."""
+def edited_and_original(b: WorkflowBuilder, n: dict, rho: float = 1.0) -> tuple:
+    """AVI Integrate at ρ with n["phi_source"]; the edit and x itself finished: their decode nodes."""
     n["integrate"] = b.add("AVIIntegrate", (X["edit"], 0), {"rho": rho}, color=PURPLE)
     b.connect(n["phi_source"], "phi", n["integrate"], "phi")
     b.connect(n["svd_x"], "svd", n["integrate"], "x")
     b.connect(n["svd_z"], "svd", n["integrate"], "z")
     edited = finish(b, n, "edited", (n["integrate"], "y_pred"), 240, "Inject y_pred (edited)")
     original = finish(b, n, "original", (n["capture_x"], "latent"), 460, "Inject x (unedited)")
+    return edited, original
+
+
+def edit_and_compare(b: WorkflowBuilder, n: dict, name: str, rho: float = 1.0) -> None:
+    """Integrate at ρ, finish the edit and the original, save both and a side-by-side image."""
+    edited, original = edited_and_original(b, n, rho)
     n["stitch"] = b.add("ImageStitch", (X["image"] + 260, 0), {"direction": "right", "spacing_width": 16}, title="Original | edited")
     b.connect(original, 0, n["stitch"], "image1")
     b.connect(edited, 0, n["stitch"], "image2")
@@ -215,12 +221,7 @@ training: like a LoRA, the attribute is learned once and reused.
     n["load"] = b.add("AVILoadPhi", (X["train"], 0), {"phi_name": "young.safetensors"}, color=PURPLE)
     n["phi_source"] = n["load"]
     b.group("2 · Load the attribute (Φ)", X["train"] - 20, -60, X["edit"] - X["train"] - 20, 300, "#A8A")
-    n["integrate"] = b.add("AVIIntegrate", (X["edit"], 0), {"rho": 1.0}, color=PURPLE)
-    b.connect(n["load"], "phi", n["integrate"], "phi")
-    b.connect(n["svd_x"], "svd", n["integrate"], "x")
-    b.connect(n["svd_z"], "svd", n["integrate"], "z")
-    edited = finish(b, n, "edited", (n["integrate"], "y_pred"), 240, "Inject y_pred (edited)")
-    original_image = finish(b, n, "original", (n["capture_x"], "latent"), 460, "Inject x (unedited)")
+    edited, original_image = edited_and_original(b, n)
     n["stitch"] = b.add("ImageStitch", (X["image"] + 260, 0), {"direction": "down", "spacing_width": 16}, title="Original over edited")
     b.connect(original_image, 0, n["stitch"], "image1")
     b.connect(edited, 0, n["stitch"], "image2")

@@ -149,16 +149,19 @@ class HarnessServer:
         self.last_prompt_id = None
         self.sockets_metadata: dict = {}
         self.messages: list = []
+        self.listeners: list = []  # callables (event, data), told of each message as it is sent
         # Packs may register HTTP routes at import; they are kept but never served here.
         self.routes = web.RouteTableDef()
 
     def send_sync(self, event, data, sid=None):
         """Record a message the server would send over the websocket."""
         self.messages.append((event, data))
+        for listener in self.listeners:
+            listener(event, data)
 
     def send_progress_text(self, text, node_id, sid=None):
         """Record the progress text a node shows under itself."""
-        self.messages.append(("progress_text", {"node_id": node_id, "text": text}))
+        self.send_sync("progress_text", {"node_id": node_id, "text": text})
 
     def queue_updated(self):
         """No queue here: prompts run synchronously."""

@@ -17,6 +17,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from devkit import comfy_host, workflow_api  # noqa: E402
+from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 
 TINY_NAME = "avi-demo-tiny-sd2.safetensors"
 
@@ -50,8 +51,7 @@ def place_checkpoint(base: str, checkpoint) -> str:
     if checkpoint is None:
         from devkit import tiny_models
         path = os.path.join(folder, TINY_NAME)
-        # Rewritten when devkit/tiny_models.py is newer: an old file may not fit its config.
-        if not os.path.isfile(path) or os.path.getmtime(path) < os.path.getmtime(tiny_models.__file__):
+        if not is_current(path):  # an older file may not fit the current tiny config
             tiny_models.write_tiny_checkpoint(path, "eps")
         print("No checkpoint given (--checkpoint or AVI_CHECKPOINT): using a tiny random SD2 model.\n"
               "The whole graph runs, but its images are noise. For real edits pass SD2.1 base 512:\n"
@@ -76,7 +76,7 @@ def with_checkpoint(prompt: dict, name: str) -> dict:
 
 
 class ProgressPrinter:
-    """Prints each node as it starts, its progress text, and sampler/training progress every 10 %."""
+    """Prints each node as it starts, its progress text, and sampler/training progress every 20 %."""
 
     def __init__(self, prompt: dict):
         self.titles = {k: v.get("_meta", {}).get("title", v["class_type"]) for k, v in prompt.items()}
@@ -126,10 +126,7 @@ def main(argv=None) -> int:
     name = place_checkpoint(base, args.checkpoint)
     prompt = with_checkpoint(workflow_api.ui_to_api(workflow, host.object_info()), name)
     printer = ProgressPrinter(prompt)
-    record = host.server.send_sync
-    host.server.send_sync = lambda event, data, sid=None: (printer.message(event, data), record(event, data, sid))
-    host.server.send_progress_text = lambda text, node_id, sid=None: printer.message(
-        "progress_text", {"node_id": node_id, "text": text})
+    host.server.listeners.append(printer.message)
     print(f"Running workflows/{args.workflow}.json with {name}:", flush=True)
     start = time.perf_counter()
     with host.progress_events(on_event=printer.progress):

@@ -8,6 +8,7 @@ workflow can be queued; its images are noise. `make ui` calls this.
 """
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -16,6 +17,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from devkit.demo import TINY_NAME  # noqa: E402
 from devkit.server import ComfyServer, ServerError  # noqa: E402
+from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 
 PACK_NAME = "avi-latent-svd"
 
@@ -42,8 +44,9 @@ def main(argv=None) -> int:
         models[f"checkpoints/{os.path.basename(checkpoint)}"] = checkpoint
     else:
         tiny = os.path.join(base, "models", "checkpoints", TINY_NAME)
-        if not os.path.isfile(tiny) or os.path.getmtime(tiny) < os.path.getmtime(os.path.join(REPO_ROOT, "devkit", "tiny_models.py")):
-            write_tiny(tiny)
+        if not is_current(tiny):
+            # In a child process: ComfyUI's modules stay out of this one.
+            subprocess.run([sys.executable, os.path.join(REPO_ROOT, "devkit", "write_tiny_checkpoint.py"), tiny], check=True)
         print(f"No checkpoint given: offering {TINY_NAME} (a tiny random SD2 model, its images are noise).")
     custom_nodes = {PACK_NAME: REPO_ROOT, "avi-devkit-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
     server = ComfyServer(base, custom_nodes=custom_nodes, models=models, port=args.port, cpu=cpu)
@@ -71,16 +74,6 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def write_tiny(path: str) -> None:
-    """The tiny checkpoint, written in a child process: ComfyUI's modules stay out of this one."""
-    import subprocess
-    code = ("import sys; sys.path.insert(0, sys.argv[1]); from devkit import comfy_host; "
-            "comfy_host.prepare(sys.argv[2]); from devkit import tiny_models; "
-            "tiny_models.write_tiny_checkpoint(sys.argv[3], 'eps')")
-    subprocess.run([sys.executable, "-c", code, REPO_ROOT, os.path.join(os.path.dirname(path), "..", ".."), path],
-                   check=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,19 @@
 """API-format prompts of the pack's graphs for host tests (node ids name their role)."""
 
+# Every node of the pack: id -> display name, as the issue fixes them.
+PACK_NODES = {
+    "AVICaptureLatent": "Capture Latent at Step",
+    "AVISVDDecompose": "SVD Decompose",
+    "AVITrainPhi": "Train AVI Φ",
+    "AVIIntegrate": "AVI Integrate (ρ)",
+    "AVIInjectLatent": "Inject Latent",
+    "AVISavePhi": "Save AVI Φ",
+    "AVILoadPhi": "Load AVI Φ",
+    "AVIScaleSingularValue": "Scale Singular Value",
+    "AVISubspaceDistance": "Subspace Distance",
+    "AVIImageGrid": "AVI Image Grid",
+}
+
 SMALL_TRAINING = dict(k=0, hidden=64, epochs=2, samples_per_pair=60, batch_size=32, learning_rate=0.001,
                       lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="tail", seed=0)
 

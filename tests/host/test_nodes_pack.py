@@ -1,18 +1,7 @@
 """The pack loads as ComfyUI loads a custom_nodes folder, and /object_info describes every node fully."""
 import logging
 
-DISPLAY_NAMES = {
-    "AVICaptureLatent": "Capture Latent at Step",
-    "AVISVDDecompose": "SVD Decompose",
-    "AVITrainPhi": "Train AVI Φ",
-    "AVIIntegrate": "AVI Integrate (ρ)",
-    "AVIInjectLatent": "Inject Latent",
-    "AVISavePhi": "Save AVI Φ",
-    "AVILoadPhi": "Load AVI Φ",
-    "AVIScaleSingularValue": "Scale Singular Value",
-    "AVISubspaceDistance": "Subspace Distance",
-    "AVIImageGrid": "AVI Image Grid",
-}
+from tests.host.avi_prompts import PACK_NODES
 
 
 def test_pack_loads_without_warning_or_error(host):
@@ -25,7 +14,7 @@ def test_pack_loads_without_warning_or_error(host):
 def test_object_info_lists_every_node_with_tooltips(host):
     info = host.object_info()
     ours = {name: node for name, node in info.items() if node["python_module"] == "custom_nodes.avi-latent-svd"}
-    assert {name: node["display_name"] for name, node in ours.items()} == DISPLAY_NAMES
+    assert {name: node["display_name"] for name, node in ours.items()} == PACK_NODES
     for name, node in ours.items():
         assert name.startswith("AVI")
         assert node["category"] == "AVI", name

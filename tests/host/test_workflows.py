@@ -33,14 +33,13 @@ def nodes_of(workflow: dict, node_type: str) -> list:
 def run_workflow(host, tiny_ckpt):
     """run_workflow(name) -> (workflow, prompt, result), each workflow run once per module."""
     runs = {}
-    info = host.object_info()
 
     def run(name):
         if name not in runs:
             if name == "sd21_reuse_phi":
                 run("sd21_young")  # saves models/avi/young.safetensors
             workflow = load(name)
-            prompt = ui_to_api(workflow, info if name != "sd21_reuse_phi" else host.object_info())
+            prompt = ui_to_api(workflow, host.object_info())  # fresh: Load AVI Φ lists what earlier runs saved
             loaders = [n for n in prompt.values() if n["class_type"] == "CheckpointLoaderSimple"]
             assert len(loaders) == 1
             loaders[0]["inputs"]["ckpt_name"] = tiny_ckpt["eps"]

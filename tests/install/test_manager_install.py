@@ -21,24 +21,10 @@ import pytest
 from PIL import Image
 
 from devkit.server import ComfyServer
-from tests.host.avi_prompts import edit_prompt
+from tests.host.avi_prompts import PACK_NODES, edit_prompt
 from tests.install.support import PACK_NAME, REPO_ROOT, TORCH_FAMILY, requirement_lines
 
 CHECKPOINT = "tiny_sd2_eps.safetensors"
-NODES = {
-    "AVICaptureLatent": "Capture Latent at Step",
-    "AVISVDDecompose": "SVD Decompose",
-    "AVITrainPhi": "Train AVI Φ",
-    "AVIIntegrate": "AVI Integrate (ρ)",
-    "AVIInjectLatent": "Inject Latent",
-    "AVISavePhi": "Save AVI Φ",
-    "AVILoadPhi": "Load AVI Φ",
-    "AVIScaleSingularValue": "Scale Singular Value",
-    "AVISubspaceDistance": "Subspace Distance",
-    "AVIImageGrid": "AVI Image Grid",
-}
-WRITE_CHECKPOINT = ("import sys; from devkit import comfy_host; comfy_host.prepare(sys.argv[1]); "
-                    "from devkit import tiny_models; tiny_models.write_tiny_checkpoint(sys.argv[2], 'eps')")
 
 
 def tracked_files() -> list:
@@ -80,7 +66,7 @@ def installed(tmp_path_factory):
     seconds["pip"] = time.monotonic() - start
     start = time.monotonic()
     checkpoint = os.path.join(base, "models", "checkpoints", CHECKPOINT)
-    subprocess.run([sys.executable, "-c", WRITE_CHECKPOINT, str(tmp_path_factory.mktemp("scratch")), checkpoint],
+    subprocess.run([sys.executable, os.path.join(REPO_ROOT, "devkit", "write_tiny_checkpoint.py"), checkpoint],
                    cwd=REPO_ROOT, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     seconds["checkpoint"] = time.monotonic() - start
     start = time.monotonic()
@@ -117,7 +103,7 @@ def test_each_requirement_installs_on_its_own_without_torch(line, tmp_path):
 def test_every_node_is_served_from_the_installed_folder(installed):
     info = installed["server"].get("/object_info")
     ours = {node_id: node for node_id, node in info.items() if node_id.startswith("AVI")}
-    assert {node_id: node["display_name"] for node_id, node in ours.items()} == NODES
+    assert {node_id: node["display_name"] for node_id, node in ours.items()} == PACK_NODES
     for node in ours.values():
         assert node["category"] == "AVI"
         assert node["python_module"] == f"custom_nodes.{PACK_NAME}"
