@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+from dataclasses import dataclass, replace
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
@@ -35,23 +36,53 @@ ATTRIBUTES = {
     "sd21_smile": ("Smile", "a photo of a woman", "a photo of a smiling woman", False),
     "sd21_castle": ("Restored castle", "a photo of a dilapidated castle", "a photo of a castle", False),
 }
+# The default of `make run`: the pack's own trained model, an edit anyone can see on a CPU in about a minute.
+DIGITS = {"digits_bold": ("Bold", "a handwritten 3", "a bold handwritten 3", True)}
+OVERWRITING = ("sd21_young", "digits_bold")  # workflows that keep one Φ file under their name (reuse reads it)
 SWEEP = ("sd21_rho_sweep", "Old, ρ sweep", "a photo of a woman", "a photo of an old woman", "0, 0.2, 0.4, 0.6, 0.8, 1")
 SHARED_SETTINGS = """**Keep** (the paper's settings): 50 `ddim` steps on `ddim_uniform`, x at 0.8·T, z at 0.5·T, k = 32, ρ = 1.
 Φ's width is 512 here: it trains in seconds on a GPU and ends within about 1 % of the paper's 4096-wide Φ; set
 `hidden` to 4096 in **Train AVI Φ** for the paper's exact network.
 
 **Needs** Stable Diffusion 2.1 base (512 px) in `models/checkpoints`; the loader offers the download."""
+DIGITS_CKPT = "tiny_digits_sd2.safetensors"
+DIGITS_SETTINGS = """**Model**: the pack's own tiny digits model (SD2 family, 128 px, 16x16 latents, trained on CPU from
+MNIST by `devkit/train_tiny_digits.py`; `make run` and `make ui` put it in `models/checkpoints`). Its captions
+name a digit and, or not, its stroke (*thin*, *bold*), ink colour (*white*, *red*, *green*, *blue*, *yellow*)
+and slant (*slanted left*, *slanted right*): "a bold red handwritten 3 slanted left".
+
+**Keep**: 50 `ddim` steps on `ddim_uniform`, x at 0.8·T, z at 0.5·T, k = N/2 = 8, ρ = 1, Φ 512 wide."""
 
 
-def prompts_and_model(b: WorkflowBuilder, original: str, target: str, batch: int = 1, seed: int = SEED):
+@dataclass(frozen=True)
+class Family:
+    """What the workflows of one model share: checkpoint, image size, negative prompt, sampling and training widgets."""
+
+    ckpt: str
+    models: tuple
+    size: int
+    negative: str
+    sampling: dict
+    training: dict
+    settings: str
+    label: str
+
+
+SD21_FAMILY = Family(SD21["name"], (SD21,), 512, NEGATIVE, PAPER_SAMPLING, TRAINING, SHARED_SETTINGS, "SD2.1")
+DIGITS_FAMILY = Family(DIGITS_CKPT, (), 128, "", dict(PAPER_SAMPLING, cfg=5.0), dict(TRAINING, k=8), DIGITS_SETTINGS, "tiny digits model")
+
+
+def prompts_and_model(b: WorkflowBuilder, original: str, target: str, batch: int = 1, seed: int = SEED,
+                      family: Family = SD21_FAMILY):
     """Loader, shared seed, empty latent and the three prompts; returns the nodes in a dict."""
-    n = {}
-    n["ckpt"] = b.add("CheckpointLoaderSimple", (X["model"], 0), {"ckpt_name": SD21["name"]}, properties={"models": [SD21]})
+    n = {"family": family}
+    properties = {"models": list(family.models)} if family.models else None
+    n["ckpt"] = b.add("CheckpointLoaderSimple", (X["model"], 0), {"ckpt_name": family.ckpt}, properties=properties)
     n["seed"] = b.add("PrimitiveInt", (X["model"], 160), {"value": seed}, title="seed (both captures)", color=GREEN)
-    n["empty"] = b.add("EmptyLatentImage", (X["model"], 300), {"width": 512, "height": 512, "batch_size": batch})
+    n["empty"] = b.add("EmptyLatentImage", (X["model"], 300), {"width": family.size, "height": family.size, "batch_size": batch})
     n["original"] = b.add("CLIPTextEncode", (X["prompt"], 0), {"text": original}, title="Original prompt", size=[420, 150], color=GREEN)
     n["target"] = b.add("CLIPTextEncode", (X["prompt"], 190), {"text": target}, title="Target prompt", size=[420, 150], color=GREEN)
-    n["negative"] = b.add("CLIPTextEncode", (X["prompt"], 380), {"text": NEGATIVE}, title="Negative prompt", size=[420, 120])
+    n["negative"] = b.add("CLIPTextEncode", (X["prompt"], 380), {"text": family.negative}, title="Negative prompt", size=[420, 120])
     for name in ("original", "target", "negative"):
         b.connect(n["ckpt"], "CLIP", n[name], "clip")
     b.group("Model and prompts", X["model"] - 20, -60, X["capture"] - X["model"] - 20, 600)
@@ -63,7 +94,7 @@ def captures(b: WorkflowBuilder, n: dict) -> None:
     for name, prompt, fraction, y in (("capture_x", "original", 0.8, 0), ("capture_z", "target", 0.5, 340)):
         label = "x: original at 0.8·T" if name == "capture_x" else "z: target at 0.5·T"
         seed = n["seed"].widgets["value"]  # shown on the linked widget too
-        n[name] = b.add("AVICaptureLatent", (X["capture"], y), dict(PAPER_SAMPLING, seed=seed, timestep_fraction=fraction),
+        n[name] = b.add("AVICaptureLatent", (X["capture"], y), dict(n["family"].sampling, seed=seed, timestep_fraction=fraction),
                         title=f"Capture {label}", color=BLUE)
         b.connect(n["ckpt"], "MODEL", n[name], "model")
         b.connect(n[prompt], 0, n[name], "positive")
@@ -81,7 +112,7 @@ def captures(b: WorkflowBuilder, n: dict) -> None:
 
 def learn(b: WorkflowBuilder, n: dict, save_as: str, if_exists: str, note: str) -> None:
     """Train AVI Φ on (x, z), save it, show the loss curves."""
-    n["train"] = b.add("AVITrainPhi", (X["train"], 0), dict(TRAINING, note=note), color=PURPLE)
+    n["train"] = b.add("AVITrainPhi", (X["train"], 0), dict(n["family"].training, note=note), color=PURPLE)
     b.connect(n["svd_x"], "svd", n["train"], "x")
     b.connect(n["svd_z"], "svd", n["train"], "z")
     n["save_phi"] = b.add("AVISavePhi", (X["train"], 500), {"filename": save_as, "if_exists": if_exists, "note": note}, color=PURPLE)
@@ -93,7 +124,7 @@ def learn(b: WorkflowBuilder, n: dict, save_as: str, if_exists: str, note: str) 
 
 def finish(b: WorkflowBuilder, n: dict, name: str, latent_from, y: float, title: str):
     """Inject Latent (original prompt) then VAE Decode; returns the decode node."""
-    inject = b.add("AVIInjectLatent", (X["edit"], y), title=title, color=BLUE)
+    inject = b.add("AVIInjectLatent", (X["edit"], y), {"cfg": n["family"].sampling["cfg"]}, title=title, color=BLUE)
     b.connect(n["ckpt"], "MODEL", inject, "model")
     b.connect(n["original"], 0, inject, "positive")
     b.connect(n["negative"], 0, inject, "negative")
@@ -144,10 +175,10 @@ def sweep(b: WorkflowBuilder, n: dict, name: str, rho_list: str, y: float = 1400
     b.group("4 · ρ sweep (Figure 7)", X["edit"] - 20, y - 60, X["image"] + 920 - X["edit"], 820, "#AA8")
 
 
-def attribute_note(label: str, original: str, target: str, name: str, with_sweep: bool) -> str:
+def attribute_note(label: str, original: str, target: str, name: str, with_sweep: bool, family: Family = SD21_FAMILY) -> str:
     """The read-me of an attribute workflow."""
     sweep_text = ", and a ρ sweep grid (ρ = 0, 0.25, 0.5, 0.75, 1; group 4)" if with_sweep else ""
-    return f"""## {label}: an AVI attribute edit (SD2.1)
+    return f"""## {label}: an AVI attribute edit ({family.label})
 Edits *{original}* towards *{target}* and keeps identity, pose and background: Attribute Vector
 Integration on the SVD of the latent. Press **Queue**.
 
@@ -156,25 +187,26 @@ Integration on the SVD of the latent. Press **Queue**.
 - *seed* (green): both captures share it.
 - *rho* in **AVI Integrate**: edit strength, 0 (none) to 1.
 
-{SHARED_SETTINGS}
+{family.settings}
 
 **Outputs** in `output/avi/{name}/`: the original, the edited image and both side by side{sweep_text}.
 Φ is saved to `models/avi/`; **Load AVI Φ** reuses it on new seeds (see sd21_reuse_phi)."""
 
 
-def build_attribute(oi: dict, name: str, label: str, original: str, target: str, with_sweep: bool) -> dict:
+def build_attribute(oi: dict, name: str, label: str, original: str, target: str, with_sweep: bool,
+                    family: Family = SD21_FAMILY) -> dict:
     """The standard edit workflow for one attribute."""
     b = WorkflowBuilder(oi, PACK_MODULE, PACK_ID, version(), CORE_VERSION)
     attribute = name.removeprefix("sd21_")
-    b.note(attribute_note(label, original, target, attribute, with_sweep), (X["note"], 0), (420, 620))
-    n = prompts_and_model(b, original, target)
+    b.note(attribute_note(label, original, target, attribute, with_sweep, family), (X["note"], 0), (420, 620))
+    n = prompts_and_model(b, original, target, family=family)
     captures(b, n)
-    learn(b, n, attribute, "overwrite" if name == "sd21_young" else "add number", f"{original} → {target}")
+    learn(b, n, attribute, "overwrite" if name in OVERWRITING else "add number", f"{original} → {target}")
     n["phi_source"] = n["train"]
     edit_and_compare(b, n, attribute)
     if with_sweep:
         sweep(b, n, attribute, "0, 0.25, 0.5, 0.75, 1")
-    return b.build(name, models=[SD21])
+    return b.build(name, models=list(family.models) or None)
 
 
 def build_sweep(oi: dict) -> dict:
@@ -244,6 +276,7 @@ def version() -> str:
 def build_all(object_info: dict) -> dict:
     """{file name: workflow dict} for every example workflow."""
     out = {f"{name}.json": build_attribute(object_info, name, *spec) for name, spec in ATTRIBUTES.items()}
+    out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_FAMILY) for name, spec in DIGITS.items()})
     out[f"{SWEEP[0]}.json"] = build_sweep(object_info)
     out["sd21_reuse_phi.json"] = build_reuse(object_info)
     return out

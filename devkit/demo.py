@@ -1,10 +1,12 @@
 """Run one of the pack's workflows headless in the embedded ComfyUI and copy its images to output/.
 
-Usage: python devkit/demo.py [--workflow sd21_young] [--checkpoint PATH] [--out output] [--base .demo]
+Usage: python devkit/demo.py [--workflow digits_bold] [--checkpoint PATH] [--out output] [--base .demo]
 
 The workflow file is queued as the ComfyUI frontend would queue it (devkit/workflow_api.py);
-only the checkpoint name changes. Without --checkpoint (or AVI_CHECKPOINT) a tiny random SD2
-model stands in: the graph runs end to end, the images are noise. `make run` calls this.
+only the checkpoint name changes. Without --checkpoint (or AVI_CHECKPOINT) it runs digits_bold
+on the pack's own trained tiny digits model (devkit/models/), a real edit in about a minute on a
+CPU; with one it runs sd21_young. An SD2.1 workflow without a checkpoint runs on a tiny random
+SD2 model instead: the graph runs end to end, the images are noise. `make run` calls this.
 """
 import argparse
 import json
@@ -20,12 +22,15 @@ from devkit import comfy_host, workflow_api  # noqa: E402
 from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 
 TINY_NAME = "avi-demo-tiny-sd2.safetensors"
+DIGITS_MODEL = os.path.join(REPO_ROOT, "devkit", "models", "tiny_digits_sd2.safetensors")
+DIGITS_NAME = os.path.basename(DIGITS_MODEL)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Command line, with AVI_CHECKPOINT as the default checkpoint."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workflow", default="sd21_young", help="a name in workflows/ (default sd21_young)")
+    parser.add_argument("--workflow", default=None,
+                        help="a name in workflows/ (default: digits_bold, or sd21_young when a checkpoint is given)")
     parser.add_argument("--checkpoint", default=os.environ.get("AVI_CHECKPOINT") or None,
                         help="an SD2.1-base .safetensors/.ckpt (default: $AVI_CHECKPOINT, else a tiny random model)")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "output"), help="where the images are copied")
@@ -44,10 +49,14 @@ def load_workflow(name: str) -> dict:
         return json.load(f)
 
 
-def place_checkpoint(base: str, checkpoint) -> str:
-    """Link the user's checkpoint (or write the tiny one) into <base>/models/checkpoints; its name."""
+def place_checkpoint(base: str, checkpoint, workflow: str) -> str:
+    """Link the user's checkpoint, the digits model or a fresh tiny random one into <base>/models/checkpoints; its name."""
     folder = os.path.join(base, "models", "checkpoints")
     os.makedirs(folder, exist_ok=True)
+    if checkpoint is None and workflow.startswith("digits_"):
+        link(DIGITS_MODEL, os.path.join(folder, DIGITS_NAME))
+        print(f"No checkpoint given: using the pack's tiny digits model ({os.path.relpath(DIGITS_MODEL, REPO_ROOT)}).")
+        return DIGITS_NAME
     if checkpoint is None:
         from devkit import tiny_models
         path = os.path.join(folder, TINY_NAME)
@@ -58,11 +67,15 @@ def place_checkpoint(base: str, checkpoint) -> str:
               "  AVI_CHECKPOINT=/path/to/v2-1_512-ema-pruned.safetensors make run")
         return TINY_NAME
     name = os.path.basename(checkpoint)
-    link = os.path.join(folder, name)
-    if os.path.lexists(link):
-        os.remove(link)
-    os.symlink(checkpoint, link)
+    link(checkpoint, os.path.join(folder, name))
     return name
+
+
+def link(target: str, path: str) -> None:
+    """path becomes a symbolic link to target (replacing an older link or file)."""
+    if os.path.lexists(path):
+        os.remove(path)
+    os.symlink(target, path)
 
 
 def with_checkpoint(prompt: dict, name: str) -> dict:
@@ -113,6 +126,8 @@ def copy_images(result, out_dir: str, output_dir: str) -> list:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.workflow is None:
+        args.workflow = "digits_bold" if args.checkpoint is None else "sd21_young"
     workflow = load_workflow(args.workflow)
     if args.checkpoint is not None:
         args.checkpoint = os.path.abspath(args.checkpoint)
@@ -123,7 +138,7 @@ def main(argv=None) -> int:
     cpu = args.cpu or not torch.cuda.is_available()
     print(f"Booting ComfyUI ({'CPU' if cpu else 'CUDA'}) in {base} ...", flush=True)
     host = comfy_host.boot(base, pack_dir=REPO_ROOT, cpu=cpu)
-    name = place_checkpoint(base, args.checkpoint)
+    name = place_checkpoint(base, args.checkpoint, args.workflow)
     prompt = with_checkpoint(workflow_api.ui_to_api(workflow, host.object_info()), name)
     printer = ProgressPrinter(prompt)
     host.server.listeners.append(printer.message)

@@ -21,7 +21,8 @@ WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
 README_SHOT = ("sd21_young", os.path.join(REPO_ROOT, "docs", "sd21_young.jpg"))
 THUMBNAIL_WIDTH = 768
 # Empty stand-ins so the loaders show the workflows' own file names instead of a missing model.
-MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "avi/young.safetensors": b""}
+MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "checkpoints/tiny_digits_sd2.safetensors": b"",
+          "avi/young.safetensors": b""}
 
 # Bounds of every node and group, then litegraph's own fit (DragAndScale.fitToBounds).
 FIT_JS = """() => {

@@ -93,7 +93,58 @@ class TinySD2(comfy.supported_models.SD20):
         return comfy.supported_models_base.ClipTarget(sd2_clip.SD2Tokenizer, TinySD2ClipModel)
 
 
-TINY_CONFIGS = (TinySD2,)
+# The shipped trained model (devkit/train_tiny_digits.py): 64-channel UNet on 16x16 latents, attention
+# at 8x8, the tiny SD2 text encoder with only its caption vocabulary trained. Detected by its own
+# UNet widths; the file stores only the trained rows of the token table (the rest are zero).
+DIGITS_UNET_CONFIG = {
+    "use_checkpoint": False,
+    "image_size": 32,
+    "use_spatial_transformer": True,
+    "legacy": False,
+    "adm_in_channels": None,
+    "in_channels": 4,
+    "out_channels": 4,
+    "model_channels": 64,
+    "num_res_blocks": [1, 1],
+    "transformer_depth": [0, 1],
+    "transformer_depth_output": [0, 0, 1, 1],
+    "channel_mult": [1, 1],
+    "transformer_depth_middle": 1,
+    "use_linear_in_transformer": True,
+    "context_dim": TINY_CONTEXT_DIM,
+    "use_temporal_resblock": False,
+    "use_temporal_attention": False,
+}
+TOKEN_TABLE = "cond_stage_model.model.token_embedding.weight"
+TOKEN_ROWS = "cond_stage_model.model.token_embedding.avi_rows"
+
+
+class TinyDigitsSD2(TinySD2):
+    """The trained tiny digits model: SD2 family, eps prediction, 128 px images (16x16 latents)."""
+
+    unet_config = {**TinySD2.unet_config, "model_channels": 64, "channel_mult": [1, 1]}
+    unet_extra_config = {"num_heads": -1, "num_head_channels": 32, "attn_precision": torch.float32}
+
+    def process_clip_state_dict_for_saving(self, state_dict):
+        """SD2's layout, with the token table cut to its non-zero rows and their token ids."""
+        sd = super().process_clip_state_dict_for_saving(state_dict)
+        table = sd[TOKEN_TABLE]
+        rows = torch.nonzero(table.abs().sum(1)).flatten()
+        sd[TOKEN_TABLE], sd[TOKEN_ROWS] = table[rows].contiguous(), rows.to(torch.int32)
+        return sd
+
+    def process_clip_state_dict(self, state_dict):
+        """The full SD2 token table (zeros where no row is stored), then SD2's own conversion."""
+        if TOKEN_ROWS in state_dict:
+            rows = state_dict.pop(TOKEN_ROWS).long()
+            stored = state_dict[TOKEN_TABLE]
+            full = torch.zeros(TINY_CLIP_CONFIG["vocab_size"], stored.shape[1], dtype=stored.dtype)
+            full[rows] = stored
+            state_dict[TOKEN_TABLE] = full
+        return super().process_clip_state_dict(state_dict)
+
+
+TINY_CONFIGS = (TinyDigitsSD2, TinySD2)
 
 
 def register_tiny_configs() -> None:

@@ -2,22 +2,20 @@
 
 Usage: python devkit/ui.py [--port 8188] [--checkpoint PATH] [--base .demo]   (make ui UI_PORT=8189)
 
-The pack's workflows appear under Workflow > Browse Templates > avi-latent-svd. Without
---checkpoint (or AVI_CHECKPOINT) the tiny random SD2 model of `make run` is offered, so every
-workflow can be queued; its images are noise. `make ui` calls this.
+The pack's workflows appear under Workflow > Browse Templates > avi-latent-svd. The pack's
+trained tiny digits model is always offered (digits_bold runs on it); --checkpoint (or
+AVI_CHECKPOINT) adds an SD2.1 checkpoint for the sd21_* workflows. `make ui` calls this.
 """
 import argparse
 import os
-import subprocess
 import sys
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from devkit.demo import TINY_NAME  # noqa: E402
+from devkit.demo import DIGITS_MODEL, DIGITS_NAME  # noqa: E402
 from devkit.server import ComfyServer, ServerError  # noqa: E402
-from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 
 PACK_NAME = "avi-latent-svd"
 
@@ -36,18 +34,14 @@ def main(argv=None) -> int:
     import torch
     cpu = args.cpu or not torch.cuda.is_available()
     base = os.path.abspath(args.base)
-    models = {}
+    models = {f"checkpoints/{DIGITS_NAME}": DIGITS_MODEL}
     if args.checkpoint:
         checkpoint = os.path.abspath(args.checkpoint)
         if not os.path.isfile(checkpoint):
             raise SystemExit(f"checkpoint not found: {checkpoint}")
         models[f"checkpoints/{os.path.basename(checkpoint)}"] = checkpoint
     else:
-        tiny = os.path.join(base, "models", "checkpoints", TINY_NAME)
-        if not is_current(tiny):
-            # In a child process: ComfyUI's modules stay out of this one.
-            subprocess.run([sys.executable, os.path.join(REPO_ROOT, "devkit", "write_tiny_checkpoint.py"), tiny], check=True)
-        print(f"No checkpoint given: offering {TINY_NAME} (a tiny random SD2 model, its images are noise).")
+        print(f"No checkpoint given: offering {DIGITS_NAME}, the pack's trained tiny digits model (open the digits_bold template).")
     custom_nodes = {PACK_NAME: REPO_ROOT, "avi-devkit-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
     server = ComfyServer(base, custom_nodes=custom_nodes, models=models, port=args.port, cpu=cpu)
     print(f"Starting ComfyUI ({'CPU' if cpu else 'CUDA'}) with the pack; log: {server.log_path}", flush=True)

@@ -70,6 +70,13 @@ def host(tmp_path_factory, comfy_tree_before, extra_model_dirs):
 
 
 @pytest.fixture(scope="session")
+def digits_ckpt(host):
+    """The shipped trained tiny digits model, linked into the host's models/checkpoints; its name."""
+    from bench.bench_quality import CHECKPOINT, place_checkpoint
+    return place_checkpoint(CHECKPOINT)
+
+
+@pytest.fixture(scope="session")
 def tiny_ckpt(host):
     """Checkpoint names as CheckpointLoaderSimple lists them: {"eps": name, "v": name}."""
     return dict(TINY_CHECKPOINTS)

@@ -1,7 +1,8 @@
 """Every shipped workflow, queued as the frontend queues it, runs in the real host end to end.
 
-Only the checkpoint changes (SD2.1 base -> the tiny SD2 model): sizes, steps, Φ width, training
-settings and file names are the shipped ones. sd21_reuse_phi loads the Φ that sd21_young saves.
+Only the checkpoint changes (SD2.1 base -> the tiny random SD2 model; the digits_* workflows run on
+the shipped digits model they name): sizes, steps, Φ width, training settings and file names are the
+shipped ones. sd21_reuse_phi loads the Φ that sd21_young saves.
 """
 import copy
 import json
@@ -17,7 +18,11 @@ from devkit.workflow_check import check_workflow
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
 NAMES = sorted(f[:-5] for f in os.listdir(WORKFLOW_DIR) if f.endswith(".json"))
-SIZE, STITCH_GAP = 512, 16
+STITCH_GAP = 16
+
+
+def size_of(name: str) -> int:
+    return 128 if name.startswith("digits_") else 512
 
 
 def load(name: str) -> dict:
@@ -30,7 +35,7 @@ def nodes_of(workflow: dict, node_type: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def run_workflow(host, tiny_ckpt):
+def run_workflow(host, tiny_ckpt, digits_ckpt):
     """run_workflow(name) -> (workflow, prompt, result), each workflow run once per module."""
     runs = {}
 
@@ -42,7 +47,10 @@ def run_workflow(host, tiny_ckpt):
             prompt = ui_to_api(workflow, host.object_info())  # fresh: Load AVI Φ lists what earlier runs saved
             loaders = [n for n in prompt.values() if n["class_type"] == "CheckpointLoaderSimple"]
             assert len(loaders) == 1
-            loaders[0]["inputs"]["ckpt_name"] = tiny_ckpt["eps"]
+            if name.startswith("digits_"):
+                assert loaders[0]["inputs"]["ckpt_name"] == digits_ckpt, "the digits workflows name the shipped model"
+            else:
+                loaders[0]["inputs"]["ckpt_name"] = tiny_ckpt["eps"]
             # 512 px tensors: here two threads beat one (the host fixture pins one for tiny ones).
             threads = torch.get_num_threads()
             torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -75,8 +83,12 @@ def test_shipped_workflows_pass_the_checker_with_their_declared_models(host):
     for name in NAMES:
         workflow = load(name)
         declared = [m["name"] for n in workflow["nodes"] for m in n.get("properties", {}).get("models", [])]
-        assert declared == ["v2-1_512-ema-pruned.safetensors"], name
-        add_option(info, "CheckpointLoaderSimple", "ckpt_name", declared[0])  # as if the user downloaded it
+        if name.startswith("digits_"):
+            assert declared == [], "the digits model ships with the pack: nothing to download"
+            add_option(info, "CheckpointLoaderSimple", "ckpt_name", "tiny_digits_sd2.safetensors")
+        else:
+            assert declared == ["v2-1_512-ema-pruned.safetensors"], name
+            add_option(info, "CheckpointLoaderSimple", "ckpt_name", declared[0])  # as if the user downloaded it
         add_option(info, "AVILoadPhi", "phi_name", "young.safetensors")  # sd21_young saves it
         assert check_workflow(workflow, info) == [], name
 
@@ -84,6 +96,7 @@ def test_shipped_workflows_pass_the_checker_with_their_declared_models(host):
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "sd21_reuse_phi"])
 def test_attribute_workflow_runs_and_saves_its_images_and_phi(host, run_workflow, name):
     workflow, prompt, result = run_workflow(name)
+    SIZE = size_of(name)
     saves = {n["widgets_values"][0].rsplit("/", 1)[-1]: str(n["id"]) for n in nodes_of(workflow, "SaveImage")}
     assert all(str(n["id"]) in result.ui["outputs"] for n in nodes_of(workflow, "PreviewImage")), "spectrum and loss previews"
     if "original" in saves:
@@ -111,6 +124,7 @@ def test_attribute_workflow_runs_and_saves_its_images_and_phi(host, run_workflow
 
 def test_reuse_workflow_applies_the_saved_phi_to_a_batch_of_new_seeds(host, run_workflow):
     workflow, prompt, result = run_workflow("sd21_reuse_phi")
+    SIZE = size_of("sd21_reuse_phi")
     batch = nodes_of(workflow, "EmptyLatentImage")[0]["widgets_values"][2]
     save, = nodes_of(workflow, "SaveImage")
     grid, = saved_images(host, result, str(save["id"]))

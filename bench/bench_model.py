@@ -1,0 +1,99 @@
+"""How well the shipped tiny digits model follows its captions: class and attribute rates by pixel statistics.
+
+Usage: python bench/bench_model.py [--samples 200] [--steps 20] [--cfg 5] [--checkpoint PATH]
+
+Samples go through stock nodes in the real embedded ComfyUI (CLIPTextEncode, KSampler with
+ddim/ddim_uniform, VAEDecode). Each prompt asks for a digit and one to three attributes; the
+class is read by the classifier fit on real digits, the attributes by devkit/digits.py.
+"""
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+
+import torch
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from bench import digit_metrics as M  # noqa: E402
+from devkit import digits  # noqa: E402
+
+PER_PROMPT = 10
+
+
+def prompt_specs(count: int) -> list:
+    """(digit, thickness, colour, slant) for count prompts: every digit, attributes cycling so that each value recurs."""
+    thick = ("bold", "thin", "", "bold", "thin")
+    colours = ("red", "blue", "green", "yellow", "white", "")
+    slants = ("slanted left", "", "slanted right")
+    combos = itertools.cycle(zip(itertools.cycle(thick), itertools.cycle(colours), itertools.cycle(slants)))
+    return [(i % 10, *next(combos)) for i in range(count)]
+
+
+def generate(host, name: str, specs: list, per_prompt: int, steps: int, cfg: float, seed: int = 0) -> torch.Tensor:
+    """Images [len(specs) * per_prompt, 3, 128, 128]: one KSampler batch per prompt, through the host."""
+    p = {"ck": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": name}},
+         "neg": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["ck", 1]}},
+         "empty": {"class_type": "EmptyLatentImage", "inputs": {"width": 128, "height": 128, "batch_size": per_prompt}}}
+    outs = []
+    for i, spec in enumerate(specs):
+        p[f"pos{i}"] = {"class_type": "CLIPTextEncode", "inputs": {"text": digits.prompt(*spec), "clip": ["ck", 1]}}
+        p[f"ks{i}"] = {"class_type": "KSampler", "inputs": {
+            "model": ["ck", 0], "seed": seed + i, "steps": steps, "cfg": cfg, "sampler_name": "ddim", "scheduler": "ddim_uniform",
+            "positive": [f"pos{i}", 0], "negative": ["neg", 0], "latent_image": ["empty", 0], "denoise": 1.0}}
+        p[f"dec{i}"] = {"class_type": "VAEDecode", "inputs": {"samples": [f"ks{i}", 0], "vae": ["ck", 2]}}
+        outs.append(f"dec{i}")
+    result = host.run(p, outputs=outs)
+    return torch.cat([result.output(o) for o in outs]).permute(0, 3, 1, 2).float()
+
+
+def prompt_following(host, name: str, samples: int = 200, steps: int = 20, cfg: float = 5.0) -> dict:
+    """Rates over `samples` images: requested class, and each requested attribute value (by value and overall)."""
+    judge = M.Judge.load()
+    specs = prompt_specs(-(-samples // PER_PROMPT))
+    images = generate(host, name, specs, PER_PROMPT, steps, cfg)
+    requested = [s for s in specs for _ in range(PER_PROMPT)]
+    digit = torch.tensor([s[0] for s in requested])
+    cls, conf, _ = judge.classify(images)
+    measured = judge.measure(images, digit)
+    hits: dict = {}
+    for i, (_, thick, colour, slant_word) in enumerate(requested):
+        one = digits.Measured(measured.thickness[i:i + 1], measured.slant[i:i + 1], measured.colour[i:i + 1])
+        for value in (thick, colour, slant_word):
+            if value:
+                hits.setdefault(value, []).append(bool(M.attribute_reached(one, value)[0]))
+    rates = {v: sum(h) / len(h) for v, h in hits.items()}
+    by_group = {}
+    for group in ("thickness", "slant", "colour"):
+        pooled = [x for v, h in hits.items() if M.attribute_group(v) == group for x in h]
+        by_group[group] = sum(pooled) / len(pooled)
+    return {"samples": len(requested), "class": float((cls == digit).float().mean()), "confidence": float(conf.mean()),
+            "attributes": rates, "groups": by_group, "images": images}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--cfg", type=float, default=5.0)
+    parser.add_argument("--checkpoint", default=os.path.join(REPO_ROOT, "devkit", "models", "tiny_digits_sd2.safetensors"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    from bench.bench_quality import place_checkpoint
+    from devkit import comfy_host
+    host = comfy_host.boot(tempfile.mkdtemp(prefix="avi-bench-"), pack_dir=REPO_ROOT)
+    start = time.perf_counter()
+    r = prompt_following(host, place_checkpoint(args.checkpoint), args.samples, args.steps, args.cfg)
+    print(f"{r['samples']} samples, {args.steps} ddim steps, cfg {args.cfg:g} ({time.perf_counter() - start:.0f} s)")
+    print(f"requested class: {r['class']:.3f} (mean classifier confidence {r['confidence']:.3f})")
+    for group, rate in r["groups"].items():
+        values = ", ".join(f"{v} {r['attributes'][v]:.2f}" for v in r["attributes"] if M.attribute_group(v) == group)
+        print(f"{group}: {rate:.3f} ({values})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

