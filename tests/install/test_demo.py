@@ -82,6 +82,94 @@ def test_ui_serves_the_pack_and_its_workflow_templates(tmp_path):
     assert proc.returncode == 0 and out.rstrip().endswith("stopped"), out[-3000:]
 
 
+def servers(port: int) -> list:
+    """PIDs of ComfyUI main.py processes serving port."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if b"main.py" in args and str(port).encode() in args:
+            found.append(pid)
+    return found
+
+
+def start_ui(base, port, until="Open "):
+    """ui.py on port, read up to the first line starting with `until`; (process, lines printed)."""
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "devkit", "ui.py"), "--port", str(port), "--base", str(base)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    printed = []
+    for line in proc.stdout:
+        printed.append(line)
+        if line.startswith(until):
+            break
+    return proc, printed
+
+
+def stop_ui(proc, signum) -> str:
+    """Send signum to the launcher and wait for it; what it printed after that."""
+    try:
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return out
+
+
+def test_ui_ends_its_server_however_it_is_stopped_and_keeps_the_previous_log(tmp_path):
+    import signal
+    import time
+
+    from devkit.server import PREVIOUS_LOG_NAME, free_port
+
+    base = tmp_path / "base"  # one base: the tiny checkpoint is written once
+    port = free_port()
+    proc, printed = start_ui(base, port)
+    assert printed[-1].startswith("Open ") and len(servers(port)) == 1, "".join(printed)[-3000:]
+    out = stop_ui(proc, signal.SIGTERM)
+    assert proc.returncode == 0 and out.rstrip().endswith("stopped (SIGTERM)"), out[-3000:]
+    assert servers(port) == [], "SIGTERM to the launcher left the ComfyUI server running"
+    first_port = port
+
+    port = free_port()
+    proc, printed = start_ui(base, port, until="Starting ComfyUI")
+    time.sleep(1.0)  # main.py is importing by now
+    out = stop_ui(proc, signal.SIGHUP)
+    assert proc.returncode == 0 and out.rstrip().endswith("stopped (SIGHUP)"), out[-3000:]
+    assert servers(port) == [], "SIGHUP to the launcher left the ComfyUI server running"
+    assert f"127.0.0.1:{first_port}" in (base / PREVIOUS_LOG_NAME).read_text(), "the previous start's log is kept"
+
+    port = free_port()
+    proc, printed = start_ui(base, port, until="Starting ComfyUI")
+    time.sleep(1.0)
+    stop_ui(proc, signal.SIGKILL)  # no handler runs: the server's parent-death signal ends it
+    deadline = time.monotonic() + 30
+    while servers(port) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert servers(port) == [], "the server outlived a killed launcher"
+
+
+def test_a_port_just_freed_counts_as_free():
+    import socket
+
+    from devkit.ui import port_is_free
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp's server socket
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = listener.accept()
+        assert not port_is_free(port), "a listening port is busy"
+        conn.close()  # the server side closes first: its port stays in TIME_WAIT for about a minute
+        client.close()
+    assert port_is_free(port), "a port in TIME_WAIT is free for a server that binds with SO_REUSEADDR, as main.py does"
+
+
 def test_ui_interrupted_while_starting_leaves_no_server_behind(tmp_path):
     import signal
     import time
@@ -97,20 +185,7 @@ def test_ui_interrupted_while_starting_leaves_no_server_behind(tmp_path):
     time.sleep(1.0)  # main.py is importing by now, not yet answering
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
-
-    def servers():
-        found = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    args = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"main.py" in args and str(port).encode() in args:
-                found.append(pid)
-        return found
-
-    assert servers() == [], "the ComfyUI child was stopped with its launcher"
+    assert servers(port) == [], "the ComfyUI child was stopped with its launcher"
 
 
 def test_ui_names_a_busy_port_and_what_to_do():
