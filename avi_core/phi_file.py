@@ -21,6 +21,9 @@ LIMITS = {"channels": 64, "height": 512, "width": 512, "hidden": 16384}
 MAX_PARAMETERS = 2**30
 # ComfyUI counts timesteps 0..999; a capture's timestep lies in that range.
 NUM_TIMESTEPS = 1000
+# How far (in timesteps) a capture may land from the one Φ was trained at: other step counts or schedules move
+# the step nearest a fraction by up to half a step's spacing (25 at 20 ddim_uniform steps).
+TIMESTEP_TOLERANCE = 25.0
 # Bytes per file name on Linux, macOS and Windows file systems (ext4, APFS, NTFS): what an OS error 36 means.
 NAME_MAX = 255
 # The temporary file of an atomic save: short, so any name that fits as the final file fits as the temporary one.
@@ -64,13 +67,7 @@ class PhiInfo:
                 raise ValueError(f"{source}: {name} must be a positive integer; got {describe(value)}")
         if min(self.height, self.width) < 2 or not 1 <= self.k < self.n:
             raise ValueError(f"{source}: k = {self.k} does not fit N = {self.n} of a {self.shape_text()} latent")
-        for name, limit in LIMITS.items():
-            if getattr(self, name) > limit:
-                raise ValueError(f"{source}: {name} = {getattr(self, name)} is above the limit of {limit} that this pack accepts")
-        count = parameter_count(self.height, self.width, self.hidden)
-        if count > MAX_PARAMETERS:
-            raise ValueError(f"{source}: a Φ for {self.height}×{self.width} latents with hidden = {self.hidden} has {count:,} parameters, "
-                             f"above the limit of {MAX_PARAMETERS:,} (4 GiB as float32); use a smaller hidden")
+        check_phi_size(self.channels, self.height, self.width, self.hidden, source)
         if self.format_version > FORMAT_VERSION:
             raise ValueError(f"{source}: format version {self.format_version} is newer than this pack reads ({FORMAT_VERSION})")
         if self.z_vectors not in Z_VECTOR_MODES:
@@ -88,6 +85,17 @@ class PhiInfo:
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{source}: {name} must be a mapping; got {describe(getattr(self, name))}")
         return self
+
+
+def check_phi_size(channels: int, height: int, width: int, hidden: int, source: str = "Φ") -> None:
+    """C, H, W and hidden within LIMITS and Φ's parameter count within MAX_PARAMETERS; ValueError names the field and the limit."""
+    for name, value in (("channels", channels), ("height", height), ("width", width), ("hidden", hidden)):
+        if value > LIMITS[name]:
+            raise ValueError(f"{source}: {name} = {value} is above the limit of {LIMITS[name]} that this pack accepts")
+    count = parameter_count(height, width, hidden)
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{source}: a Φ for {height}×{width} latents with hidden = {hidden} has {count:,} parameters, "
+                         f"above the limit of {MAX_PARAMETERS:,} (4 GiB as float32); use a smaller hidden")
 
 
 def parameter_count(height: int, width: int, hidden: int) -> int:
@@ -128,6 +136,24 @@ class AttributePhi:
         if latent_format and info.latent_format and latent_format != info.latent_format:
             raise ValueError(f"this AVI Φ was trained on {info.latent_format} latents; got {latent_format} latents")
 
+    def check_timesteps(self, timestep_x: float, timestep_z: float) -> None:
+        """x and z were captured within TIMESTEP_TOLERANCE of the timesteps Φ was trained for (both 0: not recorded)."""
+        info = self.info
+        if info.timestep_x == 0 and info.timestep_z == 0:
+            return
+        if abs(timestep_x - info.timestep_x) <= TIMESTEP_TOLERANCE and abs(timestep_z - info.timestep_z) <= TIMESTEP_TOLERANCE:
+            return
+        raise ValueError(
+            f"this AVI Φ was trained on x at {timestep_text(info.timestep_x)} and z at {timestep_text(info.timestep_z)}; "
+            f"got x at {timestep_text(timestep_x)} and z at {timestep_text(timestep_z)}. Capture x and z at the timesteps Φ was "
+            f"trained for (within {TIMESTEP_TOLERANCE:g} of {NUM_TIMESTEPS} timesteps), or train a Φ for these captures."
+        )
+
+
+def timestep_text(t: float) -> str:
+    """A timestep with the fraction of T it stands for, e.g. 't = 801 (0.80·T)'."""
+    return f"t = {t:g} ({t / (NUM_TIMESTEPS - 1):.2f}·T)"
+
 
 def info_to_metadata(info: PhiInfo) -> dict[str, str]:
     """Safetensors metadata: one JSON-encoded string per field, keys prefixed `avi.`."""
@@ -146,8 +172,11 @@ def info_from_metadata(meta: dict, source: str) -> PhiInfo:
             raise ValueError(f"{source}: metadata field {key} is missing")
         try:
             values[f.name] = json.loads(meta[key])
-        except (TypeError, ValueError) as e:  # ValueError also covers integers too long to convert
+        except json.JSONDecodeError as e:
             raise ValueError(f"{source}: metadata field {key} is not valid JSON ({e})") from None
+        except (TypeError, ValueError):  # Python refuses to convert integers of more than 4300 digits
+            raise ValueError(f"{source}: metadata field {key} holds a number too long to read "
+                             f"({len(str(meta[key]))} characters)") from None
     return PhiInfo(**values).check(source)
 
 
