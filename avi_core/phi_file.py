@@ -1,5 +1,6 @@
 """Learned attributes on disk (DESIGN 5): Φ's weights plus metadata in one .safetensors file, written atomically."""
 import json
+import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
@@ -13,6 +14,21 @@ from .phi import SingularValuePredictor
 
 FORMAT_VERSION = 1
 META_PREFIX = "avi."
+# Largest Φ a file may describe. A file's metadata fixes the network's size before any weight is read,
+# so these bound what loading can be made to allocate: 512 latent cells are 4096 px at 8 px per cell,
+# 16384 is Train AVI Φ's widest setting, and 2**30 parameters are 4 GiB as float32.
+LIMITS = {"channels": 64, "height": 512, "width": 512, "hidden": 16384}
+MAX_PARAMETERS = 2**30
+# ComfyUI counts timesteps 0..999; a capture's timestep lies in that range.
+NUM_TIMESTEPS = 1000
+# How far (in timesteps) a capture may land from the one Φ was trained at: other step counts or schedules move
+# the step nearest a fraction by up to half a step's spacing (25 at 20 ddim_uniform steps).
+TIMESTEP_TOLERANCE = 25.0
+# Bytes per file name on Linux, macOS and Windows file systems (ext4, APFS, NTFS): what an OS error 36 means.
+NAME_MAX = 255
+# The temporary file of an atomic save: short, so any name that fits as the final file fits as the temporary one.
+TEMP_PREFIX, TEMP_SUFFIX = ".avi-", ".partial"
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ class PhiInfo:
                 raise ValueError(f"{source}: {name} must be a positive integer; got {describe(value)}")
         if min(self.height, self.width) < 2 or not 1 <= self.k < self.n:
             raise ValueError(f"{source}: k = {self.k} does not fit N = {self.n} of a {self.shape_text()} latent")
+        check_phi_size(self.channels, self.height, self.width, self.hidden, source)
         if self.format_version > FORMAT_VERSION:
             raise ValueError(f"{source}: format version {self.format_version} is newer than this pack reads ({FORMAT_VERSION})")
         if self.z_vectors not in Z_VECTOR_MODES:
@@ -61,12 +78,40 @@ class PhiInfo:
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{source}: {name} must be text; got {describe(getattr(self, name))}")
         for name in ("timestep_x", "timestep_z"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
-                raise ValueError(f"{source}: {name} must be a number; got {describe(getattr(self, name))}")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= NUM_TIMESTEPS:
+                raise ValueError(f"{source}: {name} must be a timestep from 0 to {NUM_TIMESTEPS}; got {describe(value)}")
         for name in ("training", "losses"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{source}: {name} must be a mapping; got {describe(getattr(self, name))}")
         return self
+
+
+def check_phi_size(channels: int, height: int, width: int, hidden: int, source: str = "Φ") -> None:
+    """C, H, W and hidden within LIMITS and Φ's parameter count within MAX_PARAMETERS; ValueError names the field and the limit."""
+    for name, value in (("channels", channels), ("height", height), ("width", width), ("hidden", hidden)):
+        if value > LIMITS[name]:
+            raise ValueError(f"{source}: {name} = {value} is above the limit of {LIMITS[name]} that this pack accepts")
+    count = parameter_count(height, width, hidden)
+    if count > MAX_PARAMETERS:
+        raise ValueError(f"{source}: a Φ for {height}×{width} latents with hidden = {hidden} has {count:,} parameters, "
+                         f"above the limit of {MAX_PARAMETERS:,} (4 GiB as float32); use a smaller hidden")
+
+
+def parameter_count(height: int, width: int, hidden: int) -> int:
+    """Weights and biases of Φ for H×W latents, by arithmetic (nothing is allocated)."""
+    return sum(math.prod(shape) for shape in expected_shapes(height, width, hidden).values())
+
+
+def expected_shapes(height: int, width: int, hidden: int) -> dict[str, tuple]:
+    """Tensor name -> shape of Φ's state dict for H×W latents, computed without building Φ."""
+    n, flat = min(height, width), height * width
+    shapes = {}
+    for i, fan_in in zip((0, 2, 4), (flat, hidden, hidden)):
+        shapes[f"trunk.{i}.weight"], shapes[f"trunk.{i}.bias"] = (hidden, fan_in), (hidden,)
+    for head in ("head_s", "head_delta"):
+        shapes[f"{head}.weight"], shapes[f"{head}.bias"] = (n, hidden), (n,)
+    return shapes
 
 
 @dataclass
@@ -91,6 +136,24 @@ class AttributePhi:
         if latent_format and info.latent_format and latent_format != info.latent_format:
             raise ValueError(f"this AVI Φ was trained on {info.latent_format} latents; got {latent_format} latents")
 
+    def check_timesteps(self, timestep_x: float, timestep_z: float) -> None:
+        """x and z were captured within TIMESTEP_TOLERANCE of the timesteps Φ was trained for (both 0: not recorded)."""
+        info = self.info
+        if info.timestep_x == 0 and info.timestep_z == 0:
+            return
+        if abs(timestep_x - info.timestep_x) <= TIMESTEP_TOLERANCE and abs(timestep_z - info.timestep_z) <= TIMESTEP_TOLERANCE:
+            return
+        raise ValueError(
+            f"this AVI Φ was trained on x at {timestep_text(info.timestep_x)} and z at {timestep_text(info.timestep_z)}; "
+            f"got x at {timestep_text(timestep_x)} and z at {timestep_text(timestep_z)}. Capture x and z at the timesteps Φ was "
+            f"trained for (within {TIMESTEP_TOLERANCE:g} of {NUM_TIMESTEPS} timesteps), or train a Φ for these captures."
+        )
+
+
+def timestep_text(t: float) -> str:
+    """A timestep with the fraction of T it stands for, e.g. 't = 801 (0.80·T)'."""
+    return f"t = {t:g} ({t / (NUM_TIMESTEPS - 1):.2f}·T)"
+
 
 def info_to_metadata(info: PhiInfo) -> dict[str, str]:
     """Safetensors metadata: one JSON-encoded string per field, keys prefixed `avi.`."""
@@ -111,6 +174,9 @@ def info_from_metadata(meta: dict, source: str) -> PhiInfo:
             values[f.name] = json.loads(meta[key])
         except json.JSONDecodeError as e:
             raise ValueError(f"{source}: metadata field {key} is not valid JSON ({e})") from None
+        except (TypeError, ValueError):  # Python refuses to convert integers of more than 4300 digits
+            raise ValueError(f"{source}: metadata field {key} holds a number too long to read "
+                             f"({len(str(meta[key]))} characters)") from None
     return PhiInfo(**values).check(source)
 
 
@@ -122,12 +188,13 @@ def save_phi(path: str, attribute: AttributePhi, overwrite: bool = False) -> str
         raise ValueError(f"attribute must be an AttributePhi; got {type(attribute).__name__}")
     attribute.info.check()
     path = os.path.abspath(path)
+    check_name_lengths(path)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path} already exists; choose another name or allow overwriting")
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in attribute.phi.state_dict().items()}
     directory = os.path.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".partial")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=info_to_metadata(attribute.info))
@@ -136,6 +203,16 @@ def save_phi(path: str, attribute: AttributePhi, overwrite: bool = False) -> str
         if os.path.exists(tmp):
             os.remove(tmp)
     return path
+
+
+def check_name_lengths(path: str) -> None:
+    """Every part of path fits a file name (NAME_MAX bytes), with a message naming the part and the limit."""
+    for part in path.split(os.sep):
+        size = len(os.fsencode(part))
+        if size > NAME_MAX:
+            shown = part if len(part) <= 60 else part[:40] + "…" + part[-16:]
+            raise ValueError(f"the file name {shown!r} is {size} bytes long; file names hold at most {NAME_MAX} bytes "
+                             f"(UTF-8), so choose a name at least {size - NAME_MAX} bytes shorter")
 
 
 def publish(tmp: str, path: str, overwrite: bool) -> None:
@@ -154,32 +231,48 @@ def publish(tmp: str, path: str, overwrite: bool) -> None:
 
 
 def load_phi(path: str, device=None) -> AttributePhi:
-    """Read an AVI Φ file, checking every metadata field and every tensor's name and shape."""
+    """Read an AVI Φ file: metadata and tensor shapes are checked from the header before any weight is read."""
     from safetensors import safe_open
 
     try:
         with safe_open(path, framework="pt", device="cpu") as f:
-            meta = f.metadata()
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            info = info_from_metadata(f.metadata(), path)
+            header = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+            check_header(header, info, path)
+            tensors = {k: f.get_tensor(k) for k in header}
     except FileNotFoundError:
         raise ValueError(f"AVI Φ file not found: {path}") from None
+    except ValueError:
+        raise
     except Exception as e:  # safetensors raises its own error types for damaged files
         raise ValueError(f"cannot read AVI Φ file {path}: {e}") from None
-    info = info_from_metadata(meta, path)
-    phi = SingularValuePredictor(info.height * info.width, info.n, info.hidden)
-    expected = {k: tuple(v.shape) for k, v in phi.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(f"{path}: weights {bad} are not finite floating-point values")
+    return AttributePhi(assemble_phi(info, tensors, device), info)
+
+
+def check_header(header: dict, info: PhiInfo, path: str) -> None:
+    """The header's tensor names, shapes and dtypes are exactly those of a Φ for the metadata's H, W and hidden."""
+    expected = expected_shapes(info.height, info.width, info.hidden)
+    found = {k: shape for k, (shape, _) in header.items()}
     if expected != found:
         missing = sorted(set(expected) - set(found))
         extra = sorted(set(found) - set(expected))
         wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
         raise ValueError(
             f"{path}: weights do not match a Φ for {info.shape_text()} with hidden = {info.hidden} "
-            f"(missing {missing}, unexpected {extra}, wrong shape {[(k, found[k], expected[k]) for k in wrong]})"
+            f"(missing {missing}, unexpected {extra[:10]}, wrong shape {[(k, found[k], expected[k]) for k in wrong]})"
         )
-    bad = [k for k, v in tensors.items() if not v.is_floating_point() or not torch.isfinite(v).all()]
+    bad = sorted(k for k, (_, dtype) in header.items() if dtype not in FLOAT_DTYPES)
     if bad:
-        raise ValueError(f"{path}: weights {bad} are not finite floating-point values")
-    phi.load_state_dict({k: v.float() for k, v in tensors.items()})
+        raise ValueError(f"{path}: weights {bad} are not finite floating-point values (dtype must be one of {FLOAT_DTYPES})")
+
+
+def assemble_phi(info: PhiInfo, tensors: dict, device=None) -> SingularValuePredictor:
+    """Φ holding the file's tensors: built on the meta device so that no second, random copy is allocated."""
+    with torch.device("meta"):
+        phi = SingularValuePredictor(info.height * info.width, info.n, info.hidden)
+    phi.load_state_dict({k: v.float() for k, v in tensors.items()}, assign=True)
     phi.eval()
-    return AttributePhi(phi.to(device) if device is not None else phi, info)
+    return phi.to(device) if device is not None else phi

@@ -39,6 +39,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def default_workflow(checkpoint) -> str:
+    """digits_bold on the shipped digits model, sd21_young when the user gives an (SD2.1) checkpoint."""
+    return "digits_bold" if checkpoint is None else "sd21_young"
+
+
 def load_workflow(name: str) -> dict:
     """A shipped workflow by name, with a clear error listing the ones there are."""
     path = os.path.join(REPO_ROOT, "workflows", f"{name}.json")
@@ -126,8 +131,7 @@ def copy_images(result, out_dir: str, output_dir: str) -> list:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.workflow is None:
-        args.workflow = "digits_bold" if args.checkpoint is None else "sd21_young"
+    args.workflow = args.workflow or default_workflow(args.checkpoint)
     workflow = load_workflow(args.workflow)
     if args.checkpoint is not None:
         args.checkpoint = os.path.abspath(args.checkpoint)

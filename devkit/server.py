@@ -4,9 +4,11 @@ Everything the server writes (models, input, output, temp, user settings, log) g
 base directory; the database lives in memory and bytecode goes to a cache outside the repo, so
 neither the repository nor the host tree is written to.
 """
+import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +24,8 @@ HOST_DIR = os.path.join(REPO_ROOT, ".host", "comfyui")
 PLACEHOLDERS = os.path.join(REPO_ROOT, "devkit", "placeholders")
 PYCACHE = os.path.join(tempfile.gettempdir(), f"comfy-pycache-{os.getuid()}")
 LOG_NAME = "server.log"
+PREVIOUS_LOG_NAME = "server.previous.log"  # the log of the start before, kept for one more start
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class ServerError(RuntimeError):
@@ -33,6 +37,25 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent(parent: int):
+    """preexec_fn for the server: on Linux, it gets SIGTERM when the thread that started it ends, however it ends."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork: the child only calls it
+
+    def set_parent_death_signal():
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+    return set_parent_death_signal
+
+
+def _keep_previous(path: str, previous: str) -> None:
+    """Move the last log aside (replacing the one before it), so a new start does not erase it."""
+    if os.path.exists(path):
+        os.replace(path, previous)
 
 
 def _place(target: str, source) -> None:
@@ -102,9 +125,12 @@ class ComfyServer:
         """Start main.py and block until /object_info answers; raise with the log on failure."""
         self.prepare()
         self.port = self.fixed_port or free_port()
-        self._log = open(self.log_path, "wb")  # one log per start: no stale lines from a past run
+        # One log per start (no stale lines from a past run); the previous start's log is kept beside it.
+        _keep_previous(self.log_path, os.path.join(self.base_dir, PREVIOUS_LOG_NAME))
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.command(), cwd=self.host_dir, env=self.environment(),
-                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                     preexec_fn=_die_with_parent(os.getpid()))
         try:
             self._wait_until_ready()
         except BaseException:

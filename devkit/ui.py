@@ -1,5 +1,8 @@
 """Start the embedded ComfyUI with the pack on http://127.0.0.1:8188 and keep it running (Ctrl-C stops it).
 
+However the launcher ends (Ctrl-C, SIGTERM, SIGHUP, an error, or being killed) the server ends with it:
+signals are turned into a normal shutdown, and the server process gets a parent-death signal.
+
 Usage: python devkit/ui.py [--port 8188] [--checkpoint PATH] [--base .demo]   (make ui UI_PORT=8189)
 
 The pack's workflows appear under Workflow > Browse Templates > avi-latent-svd. The pack's
@@ -8,6 +11,7 @@ AVI_CHECKPOINT) adds an SD2.1 checkpoint for the sd21_* workflows. `make ui` cal
 """
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -20,6 +24,20 @@ from devkit.server import ComfyServer, ServerError  # noqa: E402
 PACK_NAME = "avi-latent-svd"
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP reached the launcher: unwind as Ctrl-C does, so the server is stopped on the way out."""
+
+
+def stop_on_signals(signals=(signal.SIGTERM, signal.SIGHUP)) -> None:
+    """Turn the signals that end a terminal session or a service into Stopped (by default they kill Python outright)."""
+    def handler(signum, frame):
+        for other in signals:  # a second signal must not interrupt the shutdown it started
+            signal.signal(other, signal.SIG_IGN)
+        raise Stopped(signal.Signals(signum).name)
+    for signum in signals:
+        signal.signal(signum, handler)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8188)
@@ -28,6 +46,16 @@ def main(argv=None) -> int:
     parser.add_argument("--base", default=os.path.join(REPO_ROOT, ".demo"), help="ComfyUI base directory")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when CUDA is available")
     args = parser.parse_args(argv)
+    stop_on_signals()
+    try:
+        return serve(args)
+    except KeyboardInterrupt as e:
+        print(f"stopped ({e})" if isinstance(e, Stopped) else "stopped", flush=True)
+        return 0
+
+
+def serve(args) -> int:
+    """Check the port, place the model, run the server until it exits (or the launcher is stopped)."""
     if not port_is_free(args.port):
         raise SystemExit(f"port {args.port} on 127.0.0.1 is in use (another ComfyUI?); "
                          f"choose another: make ui UI_PORT={args.port + 1}")
@@ -54,15 +82,14 @@ def main(argv=None) -> int:
             return server.proc.returncode or 1
     except ServerError as e:
         raise SystemExit(str(e))
-    except KeyboardInterrupt:
-        print("stopped")
-        return 0
 
 
 def port_is_free(port: int) -> bool:
     """Nothing listens on 127.0.0.1:port (main.py would fail to bind it)."""
     import socket
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As the server binds (asyncio sets SO_REUSEADDR): a port just freed, in TIME_WAIT, is free for it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -12,6 +12,7 @@ from ..avi_core import step_for_timestep_fraction
 from .latent_meta import CaptureInfo, model_to_raw, with_capture
 from .model_info import latent_affine, model_kind, sampler_sigmas
 from .ui import CATEGORY, show_text
+from .widgets import AVINode
 
 
 def choose_step(model, sigmas: torch.Tensor, fraction: float, step: int):
@@ -49,7 +50,7 @@ def sample_to_step(model, latent_image: dict, seed, steps, cfg, sampler_name, sc
     return seen["x"], seen["x0"]
 
 
-class CaptureLatentAtStep(io.ComfyNode):
+class CaptureLatentAtStep(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -103,5 +104,6 @@ class CaptureLatentAtStep(io.ComfyNode):
                            scale, shift, tuple(sigmas.tolist()), x0, ())
         raw = model_to_raw(x, info).to(comfy.model_management.intermediate_device())
         out = with_capture(latent_image, raw, info)
-        show_text(cls.hidden.unique_id, f"captured at {info.describe()}")
+        warning = info.far_from_fraction()
+        show_text(cls.hidden.unique_id, f"captured at {info.describe()}" + (f"\n{warning}" if warning else ""))
         return io.NodeOutput(out, step)

@@ -6,9 +6,10 @@ from ..avi_core import grassmann_distance, scale_singular_value
 from .latent_meta import vp_to_raw, with_capture
 from .types import AVISVD, require_svd
 from .ui import CATEGORY, figure_to_image, new_figure
+from .widgets import AVINode
 
 
-class ScaleSingularValue(io.ComfyNode):
+class ScaleSingularValue(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -29,6 +30,9 @@ class ScaleSingularValue(io.ComfyNode):
     @classmethod
     def execute(cls, svd, index, factor, channel) -> io.NodeOutput:
         svd = require_svd(svd, "svd")
+        channels = svd.shape[1]
+        if not -1 <= channel < channels:
+            raise ValueError(f"channel must be -1 (every channel) or 0 to {channels - 1} for this {channels}-channel latent; got {channel}")
         vp = scale_singular_value(svd.svd, index, factor, None if channel < 0 else channel)
         raw = vp_to_raw(vp, svd.info)
         return io.NodeOutput(with_capture({"samples": raw}, raw, svd.info, keep_x0=False))
@@ -49,7 +53,7 @@ def distance_plot(d: torch.Tensor, p: int, side: str):
     return figure_to_image(fig)
 
 
-class SubspaceDistance(io.ComfyNode):
+class SubspaceDistance(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

@@ -9,6 +9,7 @@ from ..avi_core import load_phi, save_phi
 from .integrate import require_phi
 from .types import AVIPhi
 from .ui import CATEGORY, show_text
+from .widgets import AVINode
 
 FOLDER = "avi"
 EXT = ".safetensors"
@@ -26,6 +27,10 @@ def target_path(folder: str, name: str) -> str:
     path = os.path.abspath(os.path.join(folder, *parts) + EXT)
     if os.path.commonpath([path, os.path.abspath(folder)]) != os.path.abspath(folder):
         raise ValueError(f"filename must stay inside models/{FOLDER}; got {name!r}")
+    # A link inside the folder (models/avi/link -> /elsewhere) must not carry the file out of it.
+    real, real_folder = os.path.realpath(path), os.path.realpath(folder)
+    if os.path.commonpath([real, real_folder]) != real_folder:
+        raise ValueError(f"filename must stay inside models/{FOLDER}; {name!r} leads through a link to {real}")
     return path
 
 
@@ -49,7 +54,7 @@ def describe_phi(info) -> str:
     return f"Φ for {info.shape_text()} {info.model_kind} latents, k {info.k}, hidden {info.hidden}{loss}{note}"
 
 
-class SaveAVIPhi(io.ComfyNode):
+class SaveAVIPhi(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -88,7 +93,7 @@ class SaveAVIPhi(io.ComfyNode):
         return io.NodeOutput(saved_as, ui={"text": [saved_as]})
 
 
-class LoadAVIPhi(io.ComfyNode):
+class LoadAVIPhi(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

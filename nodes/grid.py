@@ -4,6 +4,7 @@ import torch
 from comfy_api.latest import io
 
 from .ui import CATEGORY
+from .widgets import AVINode
 
 
 def cell_positions(count: int, labels: list, columns: int) -> tuple[list, int, int]:
@@ -46,7 +47,7 @@ def make_grid(images: torch.Tensor, labels: list, columns: int, padding: int) ->
     return torch.from_numpy(out).unsqueeze(0)
 
 
-class AVIImageGrid(io.ComfyNode):
+class AVIImageGrid(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

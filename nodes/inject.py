@@ -11,6 +11,7 @@ from comfy_api.latest import io
 from .latent_meta import read_capture, without_capture
 from .model_info import model_kind, sampler_sigmas
 from .ui import CATEGORY
+from .widgets import AVINode
 
 FROM_CAPTURE = "from capture"
 
@@ -23,7 +24,7 @@ def chosen(name: str, value: str, captured: str) -> str:
                      f"set it to '{FROM_CAPTURE}' (or {captured!r}), or capture again with {value!r}")
 
 
-class InjectLatent(io.ComfyNode):
+class InjectLatent(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

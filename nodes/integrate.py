@@ -6,8 +6,10 @@ from comfy_api.latest import io
 from ..avi_core import S_INF_MODES
 from ..avi_core.inference import integrate_svd
 from .latent_meta import vp_to_raw, with_capture
+from .pairs import check_same_source
 from .types import AVIPhi, AVISVD, require_svd
 from .ui import CATEGORY, show_text
+from .widgets import AVINode
 
 AS_TRAINED = "as trained"
 
@@ -33,7 +35,7 @@ def require_phi(phi):
     return phi
 
 
-class AVIIntegrate(io.ComfyNode):
+class AVIIntegrate(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -71,9 +73,9 @@ class AVIIntegrate(io.ComfyNode):
     @classmethod
     def execute(cls, phi, x, z, rho, rho_list="", s_inf="S", z_vectors=AS_TRAINED) -> io.NodeOutput:
         phi, x, z = require_phi(phi), require_svd(x, "x"), require_svd(z, "z")
-        if x.shape != z.shape:
-            raise ValueError(f"x and z must have the same latent shape; got x {x.shape} and z {z.shape}")
+        check_same_source(x, z)
         phi.check_fits(x.shape, x.info.model_kind, x.info.latent_format)
+        phi.check_timesteps(x.info.timestep, z.info.timestep)
         rhos = parse_rho_list(rho_list) or [rho]
         mode = phi.info.z_vectors if z_vectors == AS_TRAINED else z_vectors
         y = integrate_svd(phi.phi, x.latent, x.svd, z.svd, rhos, phi.info.k, s_inf, mode)

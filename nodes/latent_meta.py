@@ -41,11 +41,22 @@ class CaptureInfo:
     x0: Optional[torch.Tensor]
     checksum: tuple
 
+    @property
+    def reached_fraction(self) -> float:
+        """The fraction of T the captured step stands for (ComfyUI counts timesteps 0..999)."""
+        return self.timestep / 999.0
+
     def describe(self) -> str:
-        """One line for people: step, timestep, σ, sampler."""
-        frac = f" ≈ {self.fraction:g}·T" if self.fraction is not None else ""
-        return (f"step {self.step} of {self.steps} (t = {self.timestep:g}{frac}, σ = {self.sigma:.4g}), "
+        """One line for people: step, the timestep and fraction of T actually reached, σ, sampler."""
+        return (f"step {self.step} of {self.steps} (t = {self.timestep:g} ≈ {self.reached_fraction:.2f}·T, σ = {self.sigma:.4g}), "
                 f"{self.sampler}/{self.scheduler}, seed {self.seed}")
+
+    def far_from_fraction(self, tolerance: float = 0.05):
+        """A warning when the step nearest the fraction asked for is far from it (few steps), else None."""
+        if self.fraction is None or abs(self.reached_fraction - self.fraction) <= tolerance:
+            return None
+        return (f"warning: {self.fraction:g}·T was asked, but with {self.steps} {self.scheduler} steps the nearest step "
+                f"({self.step}) is at {self.reached_fraction:.2f}·T; use more steps to get closer")
 
 
 def checksum(samples: torch.Tensor) -> tuple:
@@ -61,6 +72,10 @@ def read_capture(latent, name: str, allow_changed: bool = False) -> CaptureInfo:
     info = latent.get(CAPTURE_KEY)
     if not isinstance(info, CaptureInfo):
         raise ValueError(f"{name} has no AVI capture metadata (σ, step, schedule). {USE_CAPTURE}.")
+    bad = int((~torch.isfinite(latent["samples"])).sum().item())
+    if bad:
+        raise ValueError(f"{name} holds {bad} NaN/Inf value(s) out of {latent['samples'].numel()}; a latent must be finite "
+                         f"(the node that made it produced NaN or Inf: check its inputs, e.g. cfg and σ)")
     if not allow_changed and checksum(latent["samples"]) != info.checksum:
         raise ValueError(
             f"{name} was changed after it was captured (its samples no longer match the capture at "

@@ -8,6 +8,7 @@ from .latent_meta import CAPTURE_KEY, USE_CAPTURE, CaptureInfo, checksum, raw_to
 from .model_info import latent_affine, model_kind
 from .types import AVISVD, CapturedSVD
 from .ui import CATEGORY, figure_to_image, new_figure
+from .widgets import AVINode
 
 
 def explicit_capture(latent: dict, model, sigma: float) -> CaptureInfo:
@@ -52,7 +53,7 @@ def spectrum_plot(S: torch.Tensor, title: str):
     return figure_to_image(fig)
 
 
-class SVDDecompose(io.ComfyNode):
+class SVDDecompose(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(

@@ -4,23 +4,20 @@ import comfy.utils
 from comfy_api.latest import io
 
 from ..avi_core import PHI_PRESETS, Z_VECTOR_MODES, AttributePhi, CapturedPairs, LossWeights, PhiInfo, TrainSettings, train_phi
+from ..avi_core.phi_file import check_phi_size
+from .pairs import check_one_trajectory, check_same_source
 from .types import AVIPhi, AVISVD, CapturedSVD, require_svd
 from .ui import CATEGORY, figure_to_image, new_figure, show_text
+from .widgets import AVINode
 
 LOSS_LABELS = {"l1": "L1 ‖ŷ−z‖²", "l2": "L2 ‖ỹ−x‖²", "l3": "L3 ‖S−Sz‖²", "l4": "L4 ‖S+Δs−Sx‖²", "total": "total (weighted)"}
 
 
 def check_training_pair(x: CapturedSVD, z: CapturedSVD, samples_per_pair: int) -> None:
-    """x and z come from one model, one latent size and one seed, with x0 predictions unless no resampling."""
-    if x.shape != z.shape:
-        raise ValueError(f"x and z must have the same latent shape; got x {x.shape} and z {z.shape}")
-    xi, zi = x.info, z.info
-    if xi.model_kind != zi.model_kind or xi.latent_format != zi.latent_format:
-        raise ValueError(f"x and z must come from the same model; got x from a {xi.model_kind} {xi.latent_format} model "
-                         f"and z from a {zi.model_kind} {zi.latent_format} model")
-    if xi.step >= 0 and zi.step >= 0 and xi.seed != zi.seed:
-        raise ValueError(f"x and z must be captured with the same seed (AVI pairs share their noise); got seeds {xi.seed} and {zi.seed}")
-    if samples_per_pair != 0 and (xi.x0 is None or zi.x0 is None):
+    """x and z come from one model, size, seed and sampler run, z later than x, with x0 predictions unless no resampling."""
+    check_same_source(x, z)
+    check_one_trajectory(x, z)
+    if samples_per_pair != 0 and (x.info.x0 is None or z.info.x0 is None):
         raise ValueError("resampling training pairs needs the x0 predictions that Capture Latent at Step records; "
                          "capture both latents with it, or set samples_per_pair to 0 to train on the captured pair only")
 
@@ -54,7 +51,7 @@ def stop_if_interrupted() -> bool:
     return False
 
 
-class TrainAVIPhi(io.ComfyNode):
+class TrainAVIPhi(AVINode):
     @classmethod
     def define_schema(cls):
         return io.Schema(
@@ -104,6 +101,7 @@ class TrainAVIPhi(io.ComfyNode):
                 lambda_4, rho, z_vectors, seed, note="") -> io.NodeOutput:
         x, z = require_svd(x, "x"), require_svd(z, "z")
         check_training_pair(x, z, samples_per_pair)
+        check_phi_size(*x.shape[1:], hidden, source="Train AVI Φ")  # before training, not at Save
         settings = make_settings(k, hidden, epochs, samples_per_pair, batch_size, learning_rate, lambda_1, lambda_2,
                                  lambda_3, lambda_4, rho, z_vectors, seed)
         pairs = CapturedPairs(x.latent, z.latent, x.info.x0 if x.info.x0 is not None else x.latent,

@@ -119,3 +119,56 @@ def test_load_unreadable_files(tmp_path):
         load_phi(str(junk))
     with pytest.raises(ValueError, match="attribute must be an AttributePhi"):
         save_phi(str(tmp_path / "x.safetensors"), build_phi(8, 8, 8))
+
+
+def tampered(tmp_path, meta_updates=(), tensors=None, name="t.safetensors"):
+    """A Φ file for 8×8 latents, hidden 16, with metadata fields replaced and/or other tensors."""
+    a = attribute(h=8, w=8, hidden=16)
+    meta = info_to_metadata(a.info) | dict(meta_updates)
+    path = str(tmp_path / name)
+    save_file(tensors if tensors is not None else {k: v.contiguous() for k, v in a.phi.state_dict().items()}, path, metadata=meta)
+    return path
+
+
+def test_metadata_claiming_a_huge_phi_is_refused_before_anything_is_allocated(tmp_path):
+    import psutil
+
+    rss = psutil.Process().memory_info().rss
+    # 256×256 with hidden 4096 would be 1.2 GB of weights: refused by comparing the header's shapes first.
+    path = tampered(tmp_path, {"avi.height": "256", "avi.width": "256", "avi.k": "128", "avi.hidden": "4096"})
+    with pytest.raises(ValueError, match=r"weights do not match a Φ for 4×256×256 \(C×H×W\) with hidden = 4096"):
+        load_phi(path)
+    assert psutil.Process().memory_info().rss - rss < 64 * 2**20, "loading allocated far more than the file's size"
+    for field, value, limit in (("hidden", 100000, 16384), ("height", 4096, 512), ("channels", 1000, 64)):
+        with pytest.raises(ValueError, match=f"{field} = {value} is above the limit of {limit}"):
+            load_phi(tampered(tmp_path, {f"avi.{field}": str(value)}))
+    with pytest.raises(ValueError, match=r"has 4,848,665,600 parameters, above the limit of 1,073,741,824"):
+        load_phi(tampered(tmp_path, {"avi.height": "512", "avi.width": "512", "avi.k": "256", "avi.hidden": "16384"}))
+    with pytest.raises(ValueError, match=r"avi.hidden holds a number too long to read \(5000 characters\)"):
+        load_phi(tampered(tmp_path, {"avi.hidden": "9" * 5000}))
+    assert psutil.Process().memory_info().rss - rss < 64 * 2**20
+
+
+def test_header_tensors_must_be_exactly_phis(tmp_path):
+    weights = {k: v.contiguous() for k, v in attribute().phi.state_dict().items()}
+    with pytest.raises(ValueError, match=r"unexpected \['junk'\]"):
+        load_phi(tampered(tmp_path, tensors=weights | {"junk": torch.zeros(1000)}))
+    as_int = weights | {"head_s.bias": torch.zeros(8, dtype=torch.int64)}
+    with pytest.raises(ValueError, match=r"weights \['head_s.bias'\] are not finite floating-point values \(dtype must be one of"):
+        load_phi(tampered(tmp_path, tensors=as_int))
+    halves = {k: v.half() for k, v in weights.items()}
+    assert load_phi(tampered(tmp_path, tensors=halves)).phi.head_s.bias.dtype == torch.float32, "float16 files load as float32"
+    for value in ("NaN", "1e9", "-1"):
+        with pytest.raises(ValueError, match="timestep_x must be a timestep from 0 to 1000"):
+            load_phi(tampered(tmp_path, {"avi.timestep_x": value}))
+
+
+def test_long_names_fail_with_the_limit_and_the_temporary_name_is_short(tmp_path):
+    import avi_core.phi_file as pf
+
+    fits = "a" * (255 - len(".safetensors"))
+    path = save_phi(str(tmp_path / f"{fits}.safetensors"), attribute())
+    assert os.path.basename(path) == f"{fits}.safetensors" and os.listdir(tmp_path) == [f"{fits}.safetensors"]
+    with pytest.raises(ValueError, match=r"is 256 bytes long; file names hold at most 255 bytes \(UTF-8\), so choose a name at least 1 bytes"):
+        save_phi(str(tmp_path / f"{fits}a.safetensors"), attribute())
+    assert len(pf.TEMP_PREFIX + "12345678" + pf.TEMP_SUFFIX) < len("a.safetensors") + 10

@@ -42,9 +42,9 @@ def test_timestep_fraction_maps_to_the_reported_step(host, tiny_ckpt):
     result = host.run(p, outputs=["at_08", "at_05", "explicit"])
     assert result.output("at_08", 1) == 9 and result.output("at_05", 1) == 24 and result.output("explicit", 1) == 12
     texts = {d["node_id"]: d["text"] for d in result.events("progress_text")}
-    assert "step 9 of 50 (t = 801 ≈ 0.8·T" in texts["at_08"]
-    assert "step 24 of 50 (t = 501 ≈ 0.5·T" in texts["at_05"]
-    assert "step 12 of 50 (t = 741," in texts["explicit"]
+    assert "step 9 of 50 (t = 801 ≈ 0.80·T" in texts["at_08"]
+    assert "step 24 of 50 (t = 501 ≈ 0.50·T" in texts["at_05"]
+    assert "step 12 of 50 (t = 741 ≈ 0.74·T," in texts["explicit"]
     info = result.output("at_08")["avi_capture"]
     assert info.step == 9 and info.steps == 50 and len(info.sigmas) == 51
     assert info.model_kind == "eps" and info.latent_format == "SD15"

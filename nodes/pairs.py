@@ -1,0 +1,31 @@
+"""Checks on an (x, z) pair of captures shared by Train AVI Φ and AVI Integrate: one model, one size, one seed, one run."""
+from .types import CapturedSVD
+
+
+def check_same_source(x: CapturedSVD, z: CapturedSVD) -> None:
+    """x and z have one latent shape, come from one model and (when both were captured) share their seed."""
+    if x.shape != z.shape:
+        raise ValueError(f"x and z must have the same latent shape; got x {x.shape} and z {z.shape}")
+    xi, zi = x.info, z.info
+    if xi.model_kind != zi.model_kind or xi.latent_format != zi.latent_format:
+        raise ValueError(f"x and z must come from the same model; got x from a {xi.model_kind} {xi.latent_format} model "
+                         f"and z from a {zi.model_kind} {zi.latent_format} model")
+    if xi.step >= 0 and zi.step >= 0 and xi.seed != zi.seed:
+        raise ValueError(f"x and z must be captured with the same seed (AVI pairs share their noise); got seeds {xi.seed} and {zi.seed}")
+
+
+def check_one_trajectory(x: CapturedSVD, z: CapturedSVD) -> None:
+    """x and z come from runs with the same steps, sampler and scheduler, and z lies later in denoising than x (Tz < Tx)."""
+    xi, zi = x.info, z.info
+    if xi.step >= 0 and zi.step >= 0:
+        for name, a, b in (("steps", xi.steps, zi.steps), ("sampler", xi.sampler, zi.sampler), ("scheduler", xi.scheduler, zi.scheduler)):
+            if a != b:
+                raise ValueError(f"x and z must be captured with the same {name} (their trajectories share one schedule); "
+                                 f"got {a!r} for x and {b!r} for z")
+        if xi.step == zi.step:
+            raise ValueError(f"x and z landed on the same step ({xi.step} of {xi.steps}, t = {xi.timestep:g}): with {xi.steps} "
+                             f"{xi.scheduler} steps both fractions map to it. Use more steps or fractions further apart")
+    if zi.timestep >= xi.timestep:
+        raise ValueError(f"z must be captured later in denoising than x (Tz < Tx, e.g. x at 0.8·T and z at 0.5·T); got x at "
+                         f"t = {xi.timestep:g} ≈ {xi.timestep / 999:.2f}·T and z at t = {zi.timestep:g} ≈ {zi.timestep / 999:.2f}·T. "
+                         "Swap the two captures' timestep fractions")

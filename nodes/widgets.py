@@ -1,0 +1,90 @@
+"""Widget values checked by the pack itself: ComfyUI 0.3.75 checks neither NaN floats nor combo options of V3 nodes.
+
+Every node of the pack derives from AVINode. Its values are checked twice with one helper: when a
+prompt is queued (validate_inputs, so POST /prompt refuses it before anything runs) and again just
+before execute (values that arrive over links are unknown at queue time).
+"""
+import functools
+import math
+
+from comfy_api.latest import io
+
+
+def shown(value) -> str:
+    """A value as an error message quotes it, shortened."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + "…" + text[-12:]
+
+
+def number_problem(widget, value, integer: bool):
+    """Why a number widget's value does not fit (type, finiteness, min/max), or None."""
+    kind = "an integer" if integer else "a finite number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(value)):
+        return f"{widget.id} must be {kind}; got {shown(value)}"
+    low, high = widget.min, widget.max
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"from {low} to {high}" if low is not None and high is not None else (
+            f">= {low}" if low is not None else f"<= {high}")
+        return f"{widget.id} must be {kind} {bounds}; got {shown(value)}"
+    return None
+
+
+def widget_problem(widget, value):
+    """Why one value does not fit its widget, or None; inputs that are not number or combo widgets always fit."""
+    if value is None:  # a linked input at queue time, or an optional one left out
+        return None
+    if isinstance(widget, io.Combo.Input):
+        options = list(widget.options or [])
+        if value not in options:
+            listed = ", ".join(shown(o) for o in options[:12]) + (f", … ({len(options)} in all)" if len(options) > 12 else "")
+            return f"{widget.id} must be one of {listed}; got {shown(value)}"
+        return None
+    if isinstance(widget, io.Float.Input):
+        return number_problem(widget, value, integer=False)
+    if isinstance(widget, io.Int.Input):
+        return number_problem(widget, value, integer=True)
+    return None
+
+
+def widget_problems(inputs, values: dict) -> list[str]:
+    """One message per value that does not fit its widget (NaN/Inf floats, out-of-range numbers, unknown options)."""
+    problems = []
+    for widget in inputs:
+        problem = widget_problem(widget, values.get(widget.id))
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def check_widgets(node, values: dict) -> None:
+    """Raise ValueError naming every value that does not fit its widget."""
+    problems = widget_problems(node.define_schema().inputs, values)
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+class AVINode(io.ComfyNode):
+    """Base of the pack's nodes: widget values are checked at queue time and before execute."""
+
+    @classmethod
+    def validate_inputs(cls, **values):
+        """ComfyUI's queue-time hook: True, or the text of what does not fit."""
+        problems = widget_problems(cls.define_schema().inputs, values)
+        return True if not problems else "; ".join(problems)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("execute")
+        # ComfyUI clones node classes per run (the clone inherits the wrapped execute): wrap once.
+        if run is None or getattr(run.__func__, "avi_checked", False):
+            return
+        body = run.__func__
+
+        @functools.wraps(body)
+        def execute(klass, **values):
+            check_widgets(klass, values)
+            return body(klass, **values)
+
+        execute.avi_checked = True
+        cls.execute = classmethod(execute)
