@@ -26,6 +26,7 @@ NUM_TIMESTEPS = 1000
 TIMESTEP_TOLERANCE = 25.0
 # Bytes per file name on Linux, macOS and Windows file systems (ext4, APFS, NTFS): what an OS error 36 means.
 NAME_MAX = 255
+PATH_MAX = 4096  # Linux's limit for a whole path, its final NUL included
 # The temporary file of an atomic save: short, so any name that fits as the final file fits as the temporary one.
 TEMP_PREFIX, TEMP_SUFFIX = ".avi-", ".partial"
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
@@ -206,7 +207,10 @@ def save_phi(path: str, attribute: AttributePhi, overwrite: bool = False) -> str
 
 
 def check_name_lengths(path: str) -> None:
-    """Every part of path fits a file name (NAME_MAX bytes), with a message naming the part and the limit."""
+    """Path within PATH_MAX bytes and every part of it within NAME_MAX, with a message naming the part and the limit."""
+    size = len(os.fsencode(path))
+    if size >= PATH_MAX:
+        raise ValueError(f"the path {path[:40]!r}… is {size} bytes long; paths hold at most {PATH_MAX - 1} bytes, so choose a shorter filename")
     for part in path.split(os.sep):
         size = len(os.fsencode(part))
         if size > NAME_MAX:

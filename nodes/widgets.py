@@ -18,16 +18,15 @@ def shown(value) -> str:
 
 def number_problem(widget, value, integer: bool):
     """Why a number widget's value does not fit (type, finiteness, min/max), or None."""
-    kind = "an integer" if integer else "a finite number"
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(value)):
-        return f"{widget.id} must be {kind}; got {shown(value)}"
     low, high = widget.min, widget.max
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"from {low} to {high}" if low is not None and high is not None else (
-            f">= {low}" if low is not None else f"<= {high}")
-        return f"{widget.id} must be {kind} {bounds}; got {shown(value)}"
-    return None
+    bounds = (f" from {low} to {high}" if low is not None and high is not None else
+              f" >= {low}" if low is not None else f" <= {high}" if high is not None else "")
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    fits = (not isinstance(value, bool) and ok_type and (integer or math.isfinite(value))
+            and (low is None or value >= low) and (high is None or value <= high))
+    if fits:
+        return None
+    return f"{widget.id} must be {'an integer' if integer else 'a finite number'}{bounds}; got {shown(value)}"
 
 
 def widget_problem(widget, value):

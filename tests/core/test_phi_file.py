@@ -172,3 +172,10 @@ def test_long_names_fail_with_the_limit_and_the_temporary_name_is_short(tmp_path
     with pytest.raises(ValueError, match=r"is 256 bytes long; file names hold at most 255 bytes \(UTF-8\), so choose a name at least 1 bytes"):
         save_phi(str(tmp_path / f"{fits}a.safetensors"), attribute())
     assert len(pf.TEMP_PREFIX + "12345678" + pf.TEMP_SUFFIX) < len("a.safetensors") + 10
+
+
+def test_a_path_beyond_path_max_is_named(tmp_path):
+    deep = os.path.join(str(tmp_path), *(["d" * 200] * 21), "x.safetensors")
+    with pytest.raises(ValueError, match=r"bytes long; paths hold at most 4095 bytes"):
+        save_phi(deep, attribute())
+    assert os.listdir(tmp_path) == [], "nothing is created before the path is checked"

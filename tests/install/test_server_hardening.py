@@ -154,8 +154,18 @@ QUEUE_CASES = [
     ("grid padding -1", lambda: grid(-1), "padding must be an integer from 0 to 256; got -1"),
 ]
 
-# Refusals when the prompt runs: wrong pairs, wrong latents, bad file names.
+def linked_nan_cfg() -> dict:
+    """cfg NaN from a stock Float node over a link: unknown at queue time, refused when Inject runs."""
+    p = reuse()
+    p["nan"] = {"class_type": "PrimitiveFloat", "inputs": {"value": NAN}}
+    p["edited_inject"]["inputs"]["cfg"] = ["nan", 0]
+    return p
+
+
+# Refusals when the prompt runs: linked values, wrong pairs, wrong latents, bad file names.
 RUN_CASES = [
+    ("inject cfg NaN over a link", linked_nan_cfg, "cfg must be a finite number from 0.0 to 100.0; got nan"),
+    ("save a path of over 4200 bytes", lambda: train("/".join(["d" * 200] * 21) + "/x"), "bytes long; paths hold at most 4095 bytes"),
     ("integrate x, z of different seeds", lambda: reuse(z={"seed": 2}), "x and z must be captured with the same seed"),
     ("integrate x at 0.6·T, Φ trained at 0.8·T", lambda: reuse(tx=0.6), "this AVI Φ was trained on x at t = "),
     ("integrate rho_list '0, nan'", lambda: patched(reuse(), "integrate", rho_list="0, nan"), "rho must be a number in [0, 1]; got float nan"),
