@@ -29,7 +29,7 @@ def prompt_specs(count: int) -> list:
     thick = ("bold", "thin", "", "bold", "thin")
     colours = ("red", "blue", "green", "yellow", "white", "")
     slants = ("slanted left", "", "slanted right")
-    combos = itertools.cycle(zip(itertools.cycle(thick), itertools.cycle(colours), itertools.cycle(slants)))
+    combos = zip(itertools.cycle(thick), itertools.cycle(colours), itertools.cycle(slants))
     return [(i % 10, *next(combos)) for i in range(count)]
 
 
@@ -80,6 +80,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfg", type=float, default=5.0)
     parser.add_argument("--checkpoint", default=os.path.join(REPO_ROOT, "devkit", "models", "tiny_digits_sd2.safetensors"))
+    parser.add_argument("--grid", default="", help="also write the first sample of every prompt as one picture (JPEG or PNG)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     from bench.bench_quality import place_checkpoint
@@ -92,7 +93,25 @@ def main(argv=None) -> int:
     for group, rate in r["groups"].items():
         values = ", ".join(f"{v} {r['attributes'][v]:.2f}" for v in r["attributes"] if M.attribute_group(v) == group)
         print(f"{group}: {rate:.3f} ({values})")
+    if args.grid:
+        save_grid(args.grid, r["images"][::PER_PROMPT], prompt_specs(len(r["images"]) // PER_PROMPT))
     return 0
+
+
+def save_grid(path: str, images: torch.Tensor, specs: list, columns: int = 10) -> None:
+    """One image per prompt, captioned with its prompt, `columns` per row."""
+    from PIL import Image, ImageDraw
+    cell, caption = 128, 28
+    rows = -(-len(images) // columns)
+    sheet = Image.new("RGB", (columns * cell, rows * (cell + caption)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (image, spec) in enumerate(zip(images, specs)):
+        x, y = (i % columns) * cell, (i // columns) * (cell + caption)
+        sheet.paste(Image.fromarray((image.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype("uint8")), (x, y))
+        words = digits.prompt(*spec).removeprefix("a ").replace("handwritten ", "")
+        draw.text((x + 3, y + cell + 2), words[:22], fill="black")
+        draw.text((x + 3, y + cell + 14), words[22:44], fill="black")
+    sheet.save(path, quality=90)
 
 
 if __name__ == "__main__":

