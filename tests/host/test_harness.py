@@ -32,8 +32,8 @@ def test_tiny_model_pack_loads_without_warnings_and_registers_once(host):
     loaded = host.install_pack(os.path.join(REPO_ROOT, "devkit", "tiny_model_pack"), "avi-tiny-models")
     assert loaded.success and comfy_host.problems(loaded.log) == []
     tiny = [m for m in comfy.supported_models.models if getattr(m, "avi_tiny_model", False)]
-    assert [m.__name__ for m in tiny] == ["TinySD2"]
-    assert comfy.supported_models.models[0] is tiny[0]
+    assert [m.__name__ for m in tiny] == ["TinyDigitsSD2", "TinySD2"]
+    assert comfy.supported_models.models[:2] == tiny
 
 
 def test_tiny_model_pack_copied_finds_the_repository_through_env(host, tmp_path, monkeypatch):
@@ -59,10 +59,10 @@ def test_register_is_idempotent_across_module_copies(host, tiny_models):
     try:
         other.register_tiny_configs()
         tiny = [m for m in comfy.supported_models.models if getattr(m, "avi_tiny_model", False)]
-        assert tiny == [other.TinySD2] and comfy.supported_models.models[0] is other.TinySD2
+        assert tiny == [other.TinyDigitsSD2, other.TinySD2] and comfy.supported_models.models[:2] == tiny
     finally:
         tiny_models.register_tiny_configs()
-    assert comfy.supported_models.models[0] is tiny_models.TinySD2
+    assert comfy.supported_models.models[:2] == [tiny_models.TinyDigitsSD2, tiny_models.TinySD2]
 
 
 def test_boot_is_idempotent_and_refuses_another_base(host, extra_model_dirs, tmp_path):
