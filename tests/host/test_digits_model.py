@@ -4,7 +4,6 @@ Bounds sit a little below what bench/bench_model.py and bench/bench_quality.py m
 """
 import os
 
-
 from bench import digit_metrics as M
 from bench.bench_model import prompt_following
 from devkit import digits
