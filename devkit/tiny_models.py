@@ -96,25 +96,8 @@ class TinySD2(comfy.supported_models.SD20):
 # The shipped trained model (devkit/train_tiny_digits.py): 64-channel UNet on 16x16 latents, attention
 # at 8x8, the tiny SD2 text encoder with only its caption vocabulary trained. Detected by its own
 # UNet widths; the file stores only the trained rows of the token table (the rest are zero).
-DIGITS_UNET_CONFIG = {
-    "use_checkpoint": False,
-    "image_size": 32,
-    "use_spatial_transformer": True,
-    "legacy": False,
-    "adm_in_channels": None,
-    "in_channels": 4,
-    "out_channels": 4,
-    "model_channels": 64,
-    "num_res_blocks": [1, 1],
-    "transformer_depth": [0, 1],
-    "transformer_depth_output": [0, 0, 1, 1],
-    "channel_mult": [1, 1],
-    "transformer_depth_middle": 1,
-    "use_linear_in_transformer": True,
-    "context_dim": TINY_CONTEXT_DIM,
-    "use_temporal_resblock": False,
-    "use_temporal_attention": False,
-}
+DIGITS_UNET_CONFIG = {**TINY_UNET_CONFIG, "model_channels": 64, "num_res_blocks": [1, 1], "channel_mult": [1, 1],
+                      "transformer_depth": [0, 1], "transformer_depth_output": [0, 0, 1, 1]}
 TOKEN_TABLE = "cond_stage_model.model.token_embedding.weight"
 TOKEN_ROWS = "cond_stage_model.model.token_embedding.avi_rows"
 
