@@ -152,6 +152,20 @@ class StyledDigits:
         return digits.render(self.images[idx], styles), self.labels[idx], styles
 
 
+def cosine(step: int, steps: int) -> float:
+    """Cosine decay from 1 to 0 over the run."""
+    return 0.5 * (1 + math.cos(math.pi * step / steps))
+
+
+def adam_step(opt, loss: torch.Tensor, lr: float) -> None:
+    """One optimiser step on loss at learning rate lr."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
 def train_autoencoder(data: StyledDigits, steps: int, seed: int):
     """Stage 1: the learned TAESD layers on reconstruction at 128 px, with a unit-variance latent and noise robustness."""
     ae = build_taesd(seed)
@@ -170,11 +184,7 @@ def train_autoencoder(data: StyledDigits, steps: int, seed: int):
         recon = analytic_up(learned_decode(ae, noisy))
         loss_rec = F.mse_loss(recon, images) + 0.5 * F.l1_loss(recon, images)
         loss = loss_rec + 0.01 * (mean.square().mean() + (var - 1).square().mean())
-        for g in opt.param_groups:
-            g["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        adam_step(opt, loss, 1e-3 * cosine(step, steps))
         if step % 50 == 0 or step == 1:
             log(f"autoencoder step {step}/{steps}: reconstruction {loss_rec.item():.4f}, latent mean {mean.abs().mean():.3f}, "
                 f"var {var.mean():.3f} ({time.time() - t0:.0f} s)")
@@ -209,11 +219,7 @@ def fit_decoder(ae, data: StyledDigits, steps: int, seed: int):
             z = learned_encode(ae, analytic_down(images))
         recon = analytic_up(learned_decode(ae, z + 0.1 * torch.randn(z.shape, generator=gen))) - OFFSET
         loss = F.mse_loss(recon, images) + 0.5 * F.l1_loss(recon, images)
-        for g in opt.param_groups:
-            g["lr"] = 1e-3 * min(1.0, step / 50) * 0.5 * (1 + math.cos(math.pi * step / steps))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        adam_step(opt, loss, 1e-3 * min(1.0, step / 50) * cosine(step, steps))
         if step % 50 == 0 or step == 1:
             log(f"decoder step {step}/{steps}: reconstruction {loss.item():.4f} (black images score "
                 f"{(images.square().mean() + 0.5 * images.abs().mean()).item():.4f}) ({time.time() - t0:.0f} s)")
