@@ -1,10 +1,10 @@
 """Attribute vectors of Algorithm 1: Û, V̂ (lines 6-9) and their reversals Ũ, Ṽ (lines 11-12)."""
 import torch
 
-from .checks import check_choice, check_k, check_unit_interval
+from .checks import check_choice, check_k, check_rho
 from .svd import LatentSVD
 
-Z_VECTOR_MODES = ("tail", "head")
+Z_VECTOR_MODES = ("tail", "head", "aligned")
 
 
 def z_block(z: LatentSVD, k: int, z_vectors: str = "tail") -> tuple[torch.Tensor, torch.Tensor]:
@@ -12,9 +12,12 @@ def z_block(z: LatentSVD, k: int, z_vectors: str = "tail") -> tuple[torch.Tensor
 
     "tail": U'z = Uz[:, ::-1] and its first N-k columns, as Algorithm 1 writes it (the weakest
     N-k vectors of z, weakest first). "head": the strongest N-k vectors of z, reversed, as the
-    prose of section 3.2.1 can be read.
+    prose of section 3.2.1 can be read. "aligned": z's own vectors k..N-1 in their places, so
+    that ρ moves each of x's pairs from k on toward z's (the pack's default on x0 predictions).
     """
     n = z.n
+    if z_vectors == "aligned":
+        return z.U[..., k:], z.V[..., k:, :]
     if z_vectors == "tail":
         return z.U.flip(-1)[..., : n - k], z.V.flip(-2)[..., : n - k, :]
     return z.U[..., : n - k].flip(-1), z.V[..., : n - k, :].flip(-2)
@@ -43,10 +46,10 @@ def check_pair(x: LatentSVD, z: LatentSVD) -> None:
 def attribute_vectors(
     x: LatentSVD, z: LatentSVD, k: int, rho: float = 1.0, z_vectors: str = "tail"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Û [..., H, N] and V̂ [..., N, W] of Algorithm 1 lines 6-9, for any 1 <= k < N and ρ in [0, 1]."""
+    """Û [..., H, N] and V̂ [..., N, W] of Algorithm 1 lines 6-9, for any 1 <= k < N and 0 <= ρ <= RHO_MAX (ρ > 1 extrapolates)."""
     check_pair(x, z)
     check_k(k, x.n)
-    rho = check_unit_interval("rho", rho)
+    rho = check_rho(rho)
     check_choice("z_vectors", z_vectors, Z_VECTOR_MODES)
     return blend(x, z, k, rho, z_vectors)
 

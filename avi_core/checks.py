@@ -58,14 +58,26 @@ def check_unit_interval(name: str, value) -> float:
     return float(value)
 
 
+RHO_MAX = 2.0  # ρ > 1 extrapolates the blend past z's vectors (and S_inf "Sx→S" past Φ's S)
+
+
+def check_rho(value) -> float:
+    """One edit strength ρ, a finite number in [0, RHO_MAX]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"rho must be a number in [0, {RHO_MAX:g}]; got {describe(value)}")
+    if not 0.0 <= value <= RHO_MAX:
+        raise ValueError(f"rho must be in [0, {RHO_MAX:g}] (above 1 extrapolates); got {value}")
+    return float(value)
+
+
 def check_rhos(rho) -> list[float]:
-    """One ρ or a non-empty sequence of ρ, each in [0, 1]."""
+    """One ρ or a non-empty sequence of ρ, each in [0, RHO_MAX]."""
     if isinstance(rho, torch.Tensor):
         rho = rho.flatten().tolist()
     values = list(rho) if isinstance(rho, Sequence) and not isinstance(rho, str) else [rho]
     if not values:
-        raise ValueError("rho must be a number in [0, 1] or a non-empty list of them; got an empty list")
-    return [check_unit_interval("rho", v) for v in values]
+        raise ValueError(f"rho must be a number in [0, {RHO_MAX:g}] or a non-empty list of them; got an empty list")
+    return [check_rho(v) for v in values]
 
 
 def check_choice(name: str, value, options: Sequence[str]) -> str:

@@ -8,6 +8,10 @@ import torch
 from .checks import check_choice, check_latent, check_tensor, check_unit_interval, describe
 
 MODEL_KINDS = ("eps", "v", "flow")
+# What Algorithm 1 decomposes: "latent" is the captured (noisy) latent, VP-normalised, as the paper
+# does; "x0" is the model's clean prediction at the captured step, with the latent's own noise
+# (x − x0) added back after the edit (bench/diagnose_edit.py: edits of the noisy latent are undone).
+SPACES = ("x0", "latent")
 
 
 def check_sigma(sigma) -> float:
@@ -41,6 +45,13 @@ def from_vp(x_vp: torch.Tensor, sigma, kind: str) -> torch.Tensor:
     """Model-space latent at σ from a VP latent (inverse of to_vp)."""
     check_latent("x_vp", x_vp)
     return x_vp * vp_scale(sigma, kind)
+
+
+def carry_to_step(y0: torch.Tensor, x_model: torch.Tensor, x0: torch.Tensor, sigma, kind: str) -> torch.Tensor:
+    """x + a(σ)·(y0 − x0): an edited x0 prediction back at the captured step, keeping that step's noise (a = 1, or 1 − σ for flow)."""
+    check_choice("model kind", kind, MODEL_KINDS)
+    s = check_sigma(sigma)
+    return x_model + (1.0 - s if kind == "flow" else 1.0) * (y0 - x0)
 
 
 def vp_forward_noise(x0: torch.Tensor, sigma: float, noise: torch.Tensor, kind: str) -> torch.Tensor:

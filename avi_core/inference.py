@@ -8,12 +8,12 @@ from .checks import check_choice, check_k, check_latent, check_rhos, check_same_
 from .phi import SingularValuePredictor, predict
 from .svd import LatentSVD, compose, decompose_float32
 
-S_INF_MODES = ("S", "S+Δs", "Sx")
+S_INF_MODES = ("S", "S+Δs", "Sx", "Sx→S")
 
 
-def singular_values_for(mode: str, S: torch.Tensor, delta_s: torch.Tensor, Sx: torch.Tensor) -> torch.Tensor:
-    """S_inf: Φ's S (Algorithm 1 line 10), S + Δs, or the original Sx."""
-    return {"S": lambda: S, "S+Δs": lambda: S + delta_s, "Sx": lambda: Sx}[mode]()
+def singular_values_for(mode: str, S: torch.Tensor, delta_s: torch.Tensor, Sx: torch.Tensor, rho: float = 1.0) -> torch.Tensor:
+    """S_inf: Φ's S (Algorithm 1 line 10), S + Δs, the original Sx, or Sx + ρ(S − Sx) (the spectrum moved with ρ)."""
+    return {"S": lambda: S, "S+Δs": lambda: S + delta_s, "Sx": lambda: Sx, "Sx→S": lambda: Sx + rho * (S - Sx)}[mode]()
 
 
 def integrate_svd(
@@ -35,11 +35,11 @@ def integrate_svd(
     device = svd_x.U.device
     with torch.no_grad():
         S, delta_s = predict(phi, x)
-        s_used = singular_values_for(s_inf, S.to(device).float(), delta_s.to(device).float(), svd_x.S.float())
+        S, delta_s = S.to(device).float(), delta_s.to(device).float()
     outs = []
     for rho in rhos:
         U_hat, V_hat = blend(svd_x, svd_z, k, rho, z_vectors)
-        outs.append(compose(U_hat, s_used, V_hat))
+        outs.append(compose(U_hat, singular_values_for(s_inf, S, delta_s, svd_x.S.float(), rho), V_hat))
     return torch.stack(outs)
 
 

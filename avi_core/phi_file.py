@@ -9,7 +9,7 @@ import torch
 
 from .attribute_vectors import Z_VECTOR_MODES
 from .checks import describe
-from .conventions import MODEL_KINDS
+from .conventions import MODEL_KINDS, SPACES
 from .phi import SingularValuePredictor
 
 FORMAT_VERSION = 1
@@ -50,6 +50,7 @@ class PhiInfo:
     losses: dict = field(default_factory=dict)
     note: str = ""
     format_version: int = FORMAT_VERSION
+    space: str = "latent"  # what Φ was trained on (conventions.SPACES); files written before it was recorded are "latent"
 
     @property
     def n(self) -> int:
@@ -73,6 +74,8 @@ class PhiInfo:
             raise ValueError(f"{source}: format version {self.format_version} is newer than this pack reads ({FORMAT_VERSION})")
         if self.z_vectors not in Z_VECTOR_MODES:
             raise ValueError(f"{source}: z_vectors must be one of {Z_VECTOR_MODES}; got {self.z_vectors!r}")
+        if self.space not in SPACES:
+            raise ValueError(f"{source}: space must be one of {SPACES}; got {self.space!r}")
         if self.model_kind not in MODEL_KINDS:
             raise ValueError(f"{source}: model_kind must be one of {MODEL_KINDS}; got {self.model_kind!r}")
         for name in ("latent_format", "note"):
@@ -137,6 +140,12 @@ class AttributePhi:
         if latent_format and info.latent_format and latent_format != info.latent_format:
             raise ValueError(f"this AVI Φ was trained on {info.latent_format} latents; got {latent_format} latents")
 
+    def check_space(self, space: str) -> None:
+        """x and z were decomposed in the space Φ was trained in."""
+        if space != self.info.space:
+            raise ValueError(f"this AVI Φ was trained on SVDs of the {self.info.space!r} space; got SVDs of the {space!r} space. "
+                             f"Set SVD Decompose's space to {self.info.space!r}, or train a Φ for {space!r}")
+
     def check_timesteps(self, timestep_x: float, timestep_z: float) -> None:
         """x and z were captured within TIMESTEP_TOLERANCE of the timesteps Φ was trained for (both 0: not recorded)."""
         info = self.info
@@ -161,6 +170,9 @@ def info_to_metadata(info: PhiInfo) -> dict[str, str]:
     return {META_PREFIX + name: json.dumps(value, ensure_ascii=False) for name, value in asdict(info).items()}
 
 
+OPTIONAL_FIELDS = ("space",)  # added after format version 1's first files: a file without it takes the default
+
+
 def info_from_metadata(meta: dict, source: str) -> PhiInfo:
     """PhiInfo from safetensors metadata, every field checked."""
     meta = meta or {}
@@ -169,6 +181,8 @@ def info_from_metadata(meta: dict, source: str) -> PhiInfo:
     values = {}
     for f in fields(PhiInfo):
         key = META_PREFIX + f.name
+        if key not in meta and f.name in OPTIONAL_FIELDS:
+            continue
         if key not in meta:
             raise ValueError(f"{source}: metadata field {key} is missing")
         try:

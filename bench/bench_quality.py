@@ -8,9 +8,12 @@ seed is the first one whose original image does not already show the target attr
 Methods, all from the same seed and the same 50-step ddim trajectory:
 - original: the original prompt (x captured at Tx, finished unchanged; equal to a plain KSampler run)
 - target from scratch: the target prompt, KSampler
-- switch at Tx / Tz: stock KSamplerAdvanced, original prompt up to the step of Tx (or Tz), target after it
-- AVI ρ = 0 ... 1: the paper's settings (Tx 0.8, Tz 0.5, k = N/2, S_inf S, z tail, λ 3/10/10/10, 5 epochs,
-  5000 resampled pairs), Φ 512 wide; then every other option the nodes expose at ρ = 1: S+Δs, Sx, head, k = N/4, 3N/4.
+- switch at f·T: stock KSamplerAdvanced, original prompt up to the step of f·T, target after it (f = 0.9 ... 0.5)
+- AVI paper ρ = 0 ... 1: the paper's literal settings (Tx 0.8, Tz 0.5, noisy VP latents, k = N/2, S_inf S, z tail,
+  λ 3/10/10/10, 5 epochs, 5000 resampled pairs), Φ 512 wide
+- AVI ρ = 0 ... 2: the pack's defaults (Tx 0.6, Tz 0.5, x0 predictions, k = 1, S_inf Sx→S, z aligned, same Φ training)
+Every method also reports its model evaluations (sampler steps; a reused Φ needs no training) and the
+identity distance (1 − cosine of the classifier's style-blind features; bench/digit_metrics.py).
 Prints one table, writes results.json and a picture grid (rows: cases, columns: methods).
 """
 import argparse
@@ -30,10 +33,14 @@ from devkit import digits  # noqa: E402
 
 CHECKPOINT = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
 SAMPLING = dict(steps=50, cfg=5.0, sampler_name="ddim", scheduler="ddim_uniform")
-TX, TZ = 0.8, 0.5
 PAPER_TRAINING = dict(k=0, hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
                       lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="tail", seed=0)
-RHOS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# (Tx, Tz, SVD Decompose space, Train k and z_vectors, Integrate s_inf, ρ values)
+PAPER = dict(tx=0.8, tz=0.5, space="latent", k=0, z_vectors="tail", s_inf="S", rhos=(0.0, 0.25, 0.5, 0.75, 1.0))
+DEFAULT = dict(tx=0.6, tz=0.5, space="x0", k=1, z_vectors="aligned", s_inf="Sx→S", rhos=(0.0, 0.5, 1.0, 1.25, 1.5, 2.0))
+DEFAULT_RHO = 1.25
+SWITCHES = (0.9, 0.8, 0.7, 0.6, 0.5)
+TX, TZ = PAPER["tx"], PAPER["tz"]
 N = 16  # singular values of a 16x16 latent
 
 # edit name -> (attribute judged, original prompt words, target prompt words) as prompt() keyword arguments
@@ -47,8 +54,8 @@ EDITS = {
 }
 # Ink colour is left out: the model follows colour words, but its VAE decodes colour too loosely for
 # the palette statistic (bench/bench_model.py: 31 % of colour requests read back right; README).
-METHODS = ["original", "target from scratch", "switch at Tx", "switch at Tz"] + [f"AVI ρ={r:g}" for r in RHOS] + [
-    "AVI S+Δs", "AVI Sx", "AVI head", f"AVI k={N // 4}", f"AVI k={3 * N // 4}"]
+METHODS = (["original", "target from scratch"] + [f"switch at {f:g}T" for f in SWITCHES]
+           + [f"AVI paper ρ={r:g}" for r in PAPER["rhos"]] + [f"AVI ρ={r:g}" for r in DEFAULT["rhos"]])
 
 
 def base(ckpt: str, original: str, target: str) -> dict:
@@ -88,34 +95,47 @@ def inject(p: dict, name: str, latent) -> list:
     return [name, 0]
 
 
-def integrate(p: dict, name: str, phi: str, rho_list: str = "", s_inf: str = "S", z_vectors: str = "as trained") -> list:
-    p[name] = {"class_type": "AVIIntegrate", "inputs": {"phi": [phi, 0], "x": ["svd_x", 0], "z": ["svd_z", 0], "rho": 1.0,
-                                                        "rho_list": rho_list, "s_inf": s_inf, "z_vectors": z_vectors}}
+def integrate(p: dict, name: str, phi: str, x: str, z: str, rho_list: str, s_inf: str) -> list:
+    p[name] = {"class_type": "AVIIntegrate", "inputs": {"phi": [phi, 0], "x": [x, 0], "z": [z, 0], "rho": 1.0,
+                                                        "rho_list": rho_list, "s_inf": s_inf, "z_vectors": "as trained"}}
     return [name, 0]
+
+
+def avi(p: dict, tag: str, method: dict, seed: int) -> str:
+    """Captures, SVDs, Φ, the ρ sweep and its finish for one AVI setting; returns the sweep's decode node."""
+    cap = lambda pos, frac: {"class_type": "AVICaptureLatent", "inputs": {  # noqa: E731
+        "model": ["ck", 0], "positive": [pos, 0], "negative": ["neg", 0], "latent_image": ["empty", 0], "seed": seed,
+        **SAMPLING, "timestep_fraction": frac, "step": -1}}
+    p[f"cap_x_{tag}"], p[f"cap_z_{tag}"] = cap("orig", method["tx"]), cap("tgt", method["tz"])
+    for side in "xz":
+        p[f"svd_{side}_{tag}"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": [f"cap_{side}_{tag}", 0], "space": method["space"]}}
+    p[f"train_{tag}"] = {"class_type": "AVITrainPhi", "inputs": {"x": [f"svd_x_{tag}", 0], "z": [f"svd_z_{tag}", 0],
+                                                                 **dict(PAPER_TRAINING, k=method["k"], z_vectors=method["z_vectors"])}}
+    y = integrate(p, f"int_{tag}", f"train_{tag}", f"svd_x_{tag}", f"svd_z_{tag}", ", ".join(f"{r:g}" for r in method["rhos"]),
+                  method["s_inf"])
+    return decode(p, tag, inject(p, f"inj_{tag}", y))
+
+
+def evaluations(steps_x: int, steps_z: int) -> int:
+    """Model evaluations of an edit with a reused Φ: x's capture (steps 0..sx), z's (0..sz), the finish (sx..end)."""
+    return (steps_x + 1) + (steps_z + 1) + (SAMPLING["steps"] - steps_x)
 
 
 def case_prompt(ckpt: str, original: str, target: str, seed: int) -> tuple[dict, dict]:
     """The API prompt of one case with every method; {method: (decode node, batch index)}."""
     p = base(ckpt, original, target)
-    cap = lambda pos, frac: {"class_type": "AVICaptureLatent", "inputs": {  # noqa: E731
-        "model": ["ck", 0], "positive": [pos, 0], "negative": ["neg", 0], "latent_image": ["empty", 0], "seed": seed,
-        **SAMPLING, "timestep_fraction": frac, "step": -1}}
-    p["cap_x"], p["cap_z"] = cap("orig", TX), cap("tgt", TZ)
-    p["svd_x"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["cap_x", 0]}}
-    p["svd_z"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["cap_z", 0]}}
+    p["cap_x"] = {"class_type": "AVICaptureLatent", "inputs": {
+        "model": ["ck", 0], "positive": ["orig", 0], "negative": ["neg", 0], "latent_image": ["empty", 0], "seed": seed,
+        **SAMPLING, "timestep_fraction": TX, "step": -1}}
     out = {"original": (decode(p, "original", inject(p, "inj_x", ["cap_x", 0])), 0),
-           "target from scratch": (decode(p, "scratch", ksampler(p, "ks_target", "tgt", seed)), 0),
-           "switch at Tx": (decode(p, "sw_x", switch(p, "sw_x", "cap_x", seed)), 0),
-           "switch at Tz": (decode(p, "sw_z", switch(p, "sw_z", "cap_z", seed)), 0)}
-    for name, k in (("train", 0), ("train_k4", N // 4), ("train_k12", 3 * N // 4)):
-        p[name] = {"class_type": "AVITrainPhi", "inputs": {"x": ["svd_x", 0], "z": ["svd_z", 0], **dict(PAPER_TRAINING, k=k)}}
-    sweep = decode(p, "sweep", inject(p, "inj_sweep", integrate(p, "int_sweep", "train", ", ".join(f"{r:g}" for r in RHOS))))
-    out.update({f"AVI ρ={r:g}": (sweep, i) for i, r in enumerate(RHOS)})
-    for method, node, kwargs in (("AVI S+Δs", "train", {"s_inf": "S+Δs"}), ("AVI Sx", "train", {"s_inf": "Sx"}),
-                                 ("AVI head", "train", {"z_vectors": "head"}), (f"AVI k={N // 4}", "train_k4", {}),
-                                 (f"AVI k={3 * N // 4}", "train_k12", {})):
-        tag = method.split()[1].replace("+", "p").replace("Δ", "d").replace("=", "")
-        out[method] = (decode(p, tag, inject(p, f"inj_{tag}", integrate(p, f"int_{tag}", node, "1", **kwargs))), 0)
+           "target from scratch": (decode(p, "scratch", ksampler(p, "ks_target", "tgt", seed)), 0)}
+    for f in SWITCHES:
+        tag = f"sw_{f:g}".replace(".", "")
+        p[f"at_{tag}"] = {"class_type": "AVICaptureLatent", "inputs": {**p["cap_x"]["inputs"], "timestep_fraction": f}}
+        out[f"switch at {f:g}T"] = (decode(p, tag, switch(p, tag, f"at_{tag}", seed)), 0)
+    paper, default = avi(p, "paper", PAPER, seed), avi(p, "default", DEFAULT, seed)
+    out.update({f"AVI paper ρ={r:g}": (paper, i) for i, r in enumerate(PAPER["rhos"])})
+    out.update({f"AVI ρ={r:g}": (default, i) for i, r in enumerate(DEFAULT["rhos"])})
     return p, out
 
 
@@ -148,6 +168,7 @@ def score(judge: "M.Judge", images: dict, digit: int, attribute: str) -> dict:
     o_cls, _, _ = judge.classify(original)
     digit_t = torch.tensor([digit])  # thickness is relative to the requested class's ink
     o_value = float(M.attribute_value(judge.measure(original, digit_t), attribute)[0])
+    _, _, o_feats = judge.classify(original)
     rows = {}
     for method, image in images.items():
         cls, conf, feats = judge.classify(image)
@@ -156,30 +177,63 @@ def score(judge: "M.Judge", images: dict, digit: int, attribute: str) -> dict:
         rows[method] = {"success": bool(M.attribute_reached(measured, attribute)[0]) and value > o_value,
                         "class_kept": bool(cls[0] == o_cls[0]), "requested_class": bool(cls[0] == digit),
                         "rms": float(M.rms_distance(image, original)[0]), "ssim": float(M.ssim(image, original)[0]),
-                        "confidence": float(conf[0]), "value": value, "features": feats[0]}
+                        "confidence": float(conf[0]), "value": value, "features": feats[0],
+                        "identity": float(M.identity_distance(feats, o_feats)[0])}
     return rows
 
 
-def summarise(results: list, judge: "M.Judge") -> dict:
-    """Per method: rates and means over cases, and the Fréchet distance of its images' features to real digits."""
+def monotone(values: list, tolerance: float = 0.01) -> bool:
+    """The attribute statistic rises with ρ: never falls by more than `tolerance` and ends above where it starts."""
+    return all(b >= a - tolerance for a, b in zip(values, values[1:])) and values[-1] > values[0]
+
+
+def summarise(results: list, judge: "M.Judge", evals: dict) -> dict:
+    """Per method: rates and means over cases, model evaluations, and the Fréchet distance of its features to real digits."""
     table = {}
     for method in METHODS:
         rows = [r["scores"][method] for r in results]
         mean = lambda key: sum(float(r[key]) for r in rows) / len(rows)  # noqa: E731
         feats = torch.stack([r["features"] for r in rows])
         table[method] = {"success": mean("success"), "class_kept": mean("class_kept"), "rms": mean("rms"),
-                         "ssim": mean("ssim"), "confidence": mean("confidence"),
+                         "identity": mean("identity"), "ssim": mean("ssim"), "confidence": mean("confidence"),
+                         "evaluations": evals[method],
                          "fd": M.frechet_distance(feats, judge.real_features) if len(rows) > 2 else float("nan")}
+    for prefix, rhos in (("AVI paper ρ=", PAPER["rhos"]), ("AVI ρ=", DEFAULT["rhos"])):
+        rises = [monotone([r["scores"][f"{prefix}{rho:g}"]["value"] for rho in rhos]) for r in results]
+        table[f"{prefix}{rhos[-1]:g}"]["rho_monotone"] = sum(rises) / len(rises)
     return table
+
+
+def method_evaluations(outputs, steps: int = SAMPLING["steps"]) -> dict:
+    """Model evaluations per method (cfg doubles every one alike): 50 for a plain generation."""
+    evals = {m: steps for m in METHODS if not m.startswith("AVI")}
+    for prefix, tag, method in (("AVI paper ρ=", "paper", PAPER), ("AVI ρ=", "default", DEFAULT)):
+        count = evaluations(outputs.output(f"cap_x_{tag}", 1), outputs.output(f"cap_z_{tag}", 1))
+        evals.update({f"{prefix}{r:g}": count for r in method["rhos"]})
+    return evals
 
 
 def format_table(table: dict, cases: int) -> str:
     """The summary as a markdown table."""
-    lines = [f"| method ({cases} cases) | attribute success | class kept | RMS to original | SSIM to original | confidence | FD to real |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [f"| method ({cases} cases) | attribute success | class kept | identity distance | RMS to original | SSIM to original | "
+             "FD to real | model evaluations | ρ monotone |", "|---|---|---|---|---|---|---|---|---|"]
     for method, t in table.items():
-        lines.append(f"| {method} | {t['success']:.2f} | {t['class_kept']:.2f} | {t['rms']:.3f} | {t['ssim']:.3f} | "
-                     f"{t['confidence']:.2f} | {t['fd']:.1f} |")
+        mono = f"{t['rho_monotone']:.2f}" if "rho_monotone" in t else ""
+        lines.append(f"| {method} | {t['success']:.2f} | {t['class_kept']:.2f} | {t['identity']:.3f} | {t['rms']:.3f} | "
+                     f"{t['ssim']:.3f} | {t['fd']:.1f} | {t['evaluations']} ({t['evaluations'] / SAMPLING['steps']:.2f}×) | {mono} |")
+    return "\n".join(lines)
+
+
+def per_edit_table(results: list, methods: list) -> str:
+    """Attribute success per edit for a few methods."""
+    edits = list(dict.fromkeys(r["edit"] for r in results))
+    lines = ["| method | " + " | ".join(edits) + " |", "|---|" + "---|" * len(edits)]
+    for m in methods:
+        cells = []
+        for e in edits:
+            rows = [r["scores"][m]["success"] for r in results if r["edit"] == e]
+            cells.append(f"{sum(rows)}/{len(rows)}")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -211,23 +265,24 @@ def run(host, name: str, quick: bool, out_dir: str, per_edit: int = 7, log=print
     judge = M.Judge.load()
     edits = ["bold"] if quick else list(EDITS)
     cases = choose_cases(host, name, judge, 1 if quick else per_edit, edits)
-    results = []
+    results, evals = [], None
     for i, (edit, digit, seed) in enumerate(cases):
         attribute, o_words, t_words = EDITS[edit]
         original, target = digits.prompt(digit, **o_words), digits.prompt(digit, **t_words)
         prompt, where = case_prompt(name, original, target, seed)
         outputs = host.run(prompt, outputs=sorted({node for node, _ in where.values()}))
+        evals = evals or method_evaluations(outputs)
         images = {m: outputs.output(node)[idx:idx + 1].permute(0, 3, 1, 2).float() for m, (node, idx) in where.items()}
         results.append({"edit": edit, "digit": digit, "seed": seed, "original": original, "target": target,
                         "images": images, "scores": score(judge, images, digit, attribute)})
         log(f"case {i + 1}/{len(cases)}: {original!r} → {target!r}, seed {seed}: "
-            f"AVI ρ=1 {'success' if results[-1]['scores']['AVI ρ=1']['success'] else 'no change'}")
-    table = summarise(results, judge)
+            f"AVI ρ={DEFAULT_RHO:g} {'success' if results[-1]['scores'][f'AVI ρ={DEFAULT_RHO:g}']['success'] else 'no change'}")
+    table = summarise(results, judge, evals)
     os.makedirs(out_dir, exist_ok=True)
     save_grid(os.path.join(out_dir, "quality_grid.png"), results)
     seconds = time.perf_counter() - start
     with open(os.path.join(out_dir, "results.json"), "w", encoding="utf-8") as f:
-        json.dump({"table": table, "seconds": seconds, "sampling": SAMPLING, "tx": TX, "tz": TZ, "training": PAPER_TRAINING,
+        json.dump({"table": table, "seconds": seconds, "sampling": SAMPLING, "paper": PAPER, "default": DEFAULT, "training": PAPER_TRAINING,
                    "cases": [{k: v for k, v in r.items() if k != "images"} | {"scores": {m: {k: v for k, v in s.items() if k != "features"}
                              for m, s in r["scores"].items()}} for r in results]}, f, indent=1, ensure_ascii=False)
     return {"table": table, "results": results, "seconds": seconds}
@@ -245,6 +300,8 @@ def main(argv=None) -> int:
     host = comfy_host.boot(tempfile.mkdtemp(prefix="avi-bench-"), pack_dir=REPO_ROOT)
     done = run(host, place_checkpoint(args.checkpoint), args.quick, args.out, args.cases_per_edit)
     print(format_table(done["table"], len(done["results"])))
+    print(per_edit_table(done["results"], ["target from scratch", "switch at 0.9T", "switch at 0.8T", "AVI paper ρ=1",
+                                           "AVI ρ=1", f"AVI ρ={DEFAULT_RHO:g}", "AVI ρ=1.5"]))
     print(f"{len(done['results'])} cases in {done['seconds']:.0f} s; grid and results.json in {args.out}")
     return 0
 

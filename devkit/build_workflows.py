@@ -22,8 +22,12 @@ SD21 = {
 }
 NEGATIVE = "blurry, low quality, deformed, watermark, text"
 PAPER_SAMPLING = dict(steps=50, cfg=7.5, sampler_name="ddim", scheduler="ddim_uniform")
-TRAINING = dict(k=32, hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
-                lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="tail", seed=0)
+TRAINING = dict(k=1, hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
+                lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="aligned", seed=0)
+# The pack's defaults (bench/bench_quality.py measures them against the paper's literal settings):
+# what each capture is decomposed as, where x and z are taken, and how Integrate forms y_pred.
+METHOD = dict(tx=0.6, tz=0.5, space="x0", s_inf="Sx→S", rho=1.25)
+PAPER_METHOD = dict(tx=0.8, tz=0.5, space="latent", s_inf="S", rho=1.0)
 SEED = 42
 X = dict(note=0, model=460, prompt=860, capture=1320, svd=1720, train=2120, edit=2540, image=2960)
 GREEN, BLUE, PURPLE = ("#232", "#353"), ("#223", "#335"), ("#323", "#535")
@@ -36,22 +40,29 @@ ATTRIBUTES = {
     "sd21_smile": ("Smile", "a photo of a woman", "a photo of a smiling woman", False),
     "sd21_castle": ("Restored castle", "a photo of a dilapidated castle", "a photo of a castle", False),
 }
+RHO_SWEEP = "0, 0.25, 0.5, 0.75, 1, 1.25, 1.5"
 # The default of `make run`: the pack's own trained model, an edit anyone can see on a CPU in about a minute.
 DIGITS = {"digits_bold": ("Bold", "a handwritten 3", "a bold handwritten 3", True)}
+DIGITS_PAPER = {"digits_bold_paper": ("Bold, the paper's settings", "a handwritten 3", "a bold handwritten 3", True)}
+DIGITS_SWEEP = ("digits_rho_sweep", "Bold, ρ sweep", "a handwritten 7", "a bold handwritten 7", RHO_SWEEP)
 OVERWRITING = ("sd21_young", "digits_bold")  # workflows that keep one Φ file under their name (reuse reads it)
-SWEEP = ("sd21_rho_sweep", "Old, ρ sweep", "a photo of a woman", "a photo of an old woman", "0, 0.2, 0.4, 0.6, 0.8, 1")
-SHARED_SETTINGS = """**Keep** (the paper's settings): 50 `ddim` steps on `ddim_uniform`, x at 0.8·T, z at 0.5·T, k = 32, ρ = 1.
+SWEEP = ("sd21_rho_sweep", "Old, ρ sweep", "a photo of a woman", "a photo of an old woman", RHO_SWEEP)
+DEFAULTS_TEXT = """the pack's defaults: 50 `ddim` steps on `ddim_uniform`, x at 0.6·T and z at 0.5·T, both decomposed
+as the model's x0 prediction (`space` x0), k = 1 with z's vectors `aligned`, S_inf `Sx→S`, ρ = 1.25. The paper's
+literal settings (x at 0.8·T, `space` latent, k = N/2, `tail`, S_inf `S`, ρ = 1) are in digits_bold_paper and
+the README: measured on the tiny digits model, they do not change the attribute"""
+SHARED_SETTINGS = f"""**Keep** {DEFAULTS_TEXT}.
 Φ's width is 512 here: it trains in seconds on a GPU and ends within about 1 % of the paper's 4096-wide Φ; set
 `hidden` to 4096 in **Train AVI Φ** for the paper's exact network.
 
 **Needs** Stable Diffusion 2.1 base (512 px) in `models/checkpoints`; the loader offers the download."""
 DIGITS_CKPT = "tiny_digits_sd2.safetensors"
-DIGITS_SETTINGS = """**Model**: the pack's own tiny digits model (SD2 family, 128 px, 16x16 latents, trained on CPU from
+DIGITS_SETTINGS = f"""**Model**: the pack's own tiny digits model (SD2 family, 128 px, 16x16 latents, trained on CPU from
 MNIST by `devkit/train_tiny_digits.py`; `make run` and `make ui` put it in `models/checkpoints`). Its captions
 name a digit and, or not, its stroke (*thin*, *bold*), ink colour (*white*, *red*, *green*, *blue*, *yellow*)
 and slant (*slanted left*, *slanted right*): "a bold red handwritten 3 slanted left".
 
-**Keep**: 50 `ddim` steps on `ddim_uniform`, x at 0.8·T, z at 0.5·T, k = N/2 = 8, ρ = 1, Φ 512 wide."""
+**Keep** {DEFAULTS_TEXT}; Φ 512 wide."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +77,20 @@ class Family:
     training: dict
     settings: str
     label: str
+    method: dict = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "method", self.method or METHOD)
 
 
 SD21_FAMILY = Family(SD21["name"], (SD21,), 512, NEGATIVE, PAPER_SAMPLING, TRAINING, SHARED_SETTINGS, "SD2.1")
-DIGITS_FAMILY = Family(DIGITS_CKPT, (), 128, "", dict(PAPER_SAMPLING, cfg=5.0), dict(TRAINING, k=8), DIGITS_SETTINGS, "tiny digits model")
+DIGITS_FAMILY = Family(DIGITS_CKPT, (), 128, "", dict(PAPER_SAMPLING, cfg=5.0), TRAINING, DIGITS_SETTINGS, "tiny digits model")
+PAPER_SETTINGS = """**Keep** the paper's literal settings: 50 `ddim` steps on `ddim_uniform`, x at 0.8·T and z at 0.5·T, both
+decomposed as noisy VP latents (`space` latent), k = N/2 = 8, z's vectors `tail` (Algorithm 1 as printed), S_inf `S`,
+ρ = 1, Φ 512 wide. On this model the edit barely changes the image (README, Edit quality); digits_bold has the pack's
+defaults, which edit."""
+DIGITS_PAPER_FAMILY = replace(DIGITS_FAMILY, training=dict(TRAINING, k=8, z_vectors="tail"), settings=PAPER_SETTINGS,
+                              label="tiny digits model, the paper's literal settings", method=PAPER_METHOD)
 
 
 def prompts_and_model(b: WorkflowBuilder, original: str, target: str, batch: int = 1, seed: int = SEED,
@@ -90,9 +111,10 @@ def prompts_and_model(b: WorkflowBuilder, original: str, target: str, batch: int
 
 
 def captures(b: WorkflowBuilder, n: dict) -> None:
-    """x (original prompt, 0.8·T) and z (target prompt, 0.5·T) from the same seed, and their SVDs."""
-    for name, prompt, fraction, y in (("capture_x", "original", 0.8, 0), ("capture_z", "target", 0.5, 340)):
-        label = "x: original at 0.8·T" if name == "capture_x" else "z: target at 0.5·T"
+    """x (original prompt, Tx) and z (target prompt, Tz) from the same seed, and their SVDs."""
+    method = n["family"].method
+    for name, prompt, fraction, y in (("capture_x", "original", method["tx"], 0), ("capture_z", "target", method["tz"], 340)):
+        label = f"x: original at {fraction:g}·T" if name == "capture_x" else f"z: target at {fraction:g}·T"
         seed = n["seed"].widgets["value"]  # shown on the linked widget too
         n[name] = b.add("AVICaptureLatent", (X["capture"], y), dict(n["family"].sampling, seed=seed, timestep_fraction=fraction),
                         title=f"Capture {label}", color=BLUE)
@@ -101,8 +123,9 @@ def captures(b: WorkflowBuilder, n: dict) -> None:
         b.connect(n["negative"], 0, n[name], "negative")
         b.connect(n["empty"], 0, n[name], "latent_image")
         b.connect(n["seed"], 0, n[name], "seed")
-    n["svd_x"] = b.add("AVISVDDecompose", (X["svd"], 0), title="SVD Decompose x", color=BLUE)
-    n["svd_z"] = b.add("AVISVDDecompose", (X["svd"], 140), title="SVD Decompose z", color=BLUE)
+    space = {"space": method["space"]}
+    n["svd_x"] = b.add("AVISVDDecompose", (X["svd"], 0), space, title="SVD Decompose x", color=BLUE)
+    n["svd_z"] = b.add("AVISVDDecompose", (X["svd"], 140), space, title="SVD Decompose z", color=BLUE)
     b.connect(n["capture_x"], "latent", n["svd_x"], "latent")
     b.connect(n["capture_z"], "latent", n["svd_z"], "latent")
     n["spectrum"] = b.add("PreviewImage", (X["svd"], 280), title="Spectrum of x", size=[360, 260])
@@ -136,9 +159,10 @@ def finish(b: WorkflowBuilder, n: dict, name: str, latent_from, y: float, title:
     return decode
 
 
-def edited_and_original(b: WorkflowBuilder, n: dict, rho: float = 1.0) -> tuple:
-    """AVI Integrate at ρ with n["phi_source"]; the edit and x itself finished: their decode nodes."""
-    n["integrate"] = b.add("AVIIntegrate", (X["edit"], 0), {"rho": rho}, color=PURPLE)
+def edited_and_original(b: WorkflowBuilder, n: dict) -> tuple:
+    """AVI Integrate at the family's ρ with n["phi_source"]; the edit and x itself finished: their decode nodes."""
+    method = n["family"].method
+    n["integrate"] = b.add("AVIIntegrate", (X["edit"], 0), {"rho": method["rho"], "s_inf": method["s_inf"]}, color=PURPLE)
     b.connect(n["phi_source"], "phi", n["integrate"], "phi")
     b.connect(n["svd_x"], "svd", n["integrate"], "x")
     b.connect(n["svd_z"], "svd", n["integrate"], "z")
@@ -147,9 +171,9 @@ def edited_and_original(b: WorkflowBuilder, n: dict, rho: float = 1.0) -> tuple:
     return edited, original
 
 
-def edit_and_compare(b: WorkflowBuilder, n: dict, name: str, rho: float = 1.0) -> None:
+def edit_and_compare(b: WorkflowBuilder, n: dict, name: str) -> None:
     """Integrate at ρ, finish the edit and the original, save both and a side-by-side image."""
-    edited, original = edited_and_original(b, n, rho)
+    edited, original = edited_and_original(b, n)
     n["stitch"] = b.add("ImageStitch", (X["image"] + 260, 0), {"direction": "right", "spacing_width": 16}, title="Original | edited")
     b.connect(original, 0, n["stitch"], "image1")
     b.connect(edited, 0, n["stitch"], "image2")
@@ -162,7 +186,8 @@ def edit_and_compare(b: WorkflowBuilder, n: dict, name: str, rho: float = 1.0) -
 
 def sweep(b: WorkflowBuilder, n: dict, name: str, rho_list: str, y: float = 1400) -> None:
     """A second AVI Integrate with a list of ρ, finished and laid out as one captioned grid."""
-    n["integrate_sweep"] = b.add("AVIIntegrate", (X["edit"], y), {"rho_list": rho_list}, title="AVI Integrate (ρ sweep)", color=PURPLE)
+    n["integrate_sweep"] = b.add("AVIIntegrate", (X["edit"], y), {"rho_list": rho_list, "s_inf": n["family"].method["s_inf"]},
+                                 title="AVI Integrate (ρ sweep)", color=PURPLE)
     b.connect(n["phi_source"], "phi", n["integrate_sweep"], "phi")
     b.connect(n["svd_x"], "svd", n["integrate_sweep"], "x")
     b.connect(n["svd_z"], "svd", n["integrate_sweep"], "z")
@@ -177,7 +202,7 @@ def sweep(b: WorkflowBuilder, n: dict, name: str, rho_list: str, y: float = 1400
 
 def attribute_note(label: str, original: str, target: str, name: str, with_sweep: bool, family: Family = SD21_FAMILY) -> str:
     """The read-me of an attribute workflow."""
-    sweep_text = ", and a ρ sweep grid (ρ = 0, 0.25, 0.5, 0.75, 1; group 4)" if with_sweep else ""
+    sweep_text = f", and a ρ sweep grid (ρ = {RHO_SWEEP}; group 4)" if with_sweep else ""
     return f"""## {label}: an AVI attribute edit ({family.label})
 Edits *{original}* towards *{target}* and keeps identity, pose and background: Attribute Vector
 Integration on the SVD of the latent. Press **Queue**.
@@ -185,7 +210,7 @@ Integration on the SVD of the latent. Press **Queue**.
 **Change**
 - *Original prompt* and *Target prompt* (green): the target adds or removes the attribute words.
 - *seed* (green): both captures share it.
-- *rho* in **AVI Integrate**: edit strength, 0 (none) to 1.
+- *rho* in **AVI Integrate**: edit strength, 0 (none) to 2 (above 1 extrapolates).
 
 {family.settings}
 
@@ -205,31 +230,32 @@ def build_attribute(oi: dict, name: str, label: str, original: str, target: str,
     n["phi_source"] = n["train"]
     edit_and_compare(b, n, attribute)
     if with_sweep:
-        sweep(b, n, attribute, "0, 0.25, 0.5, 0.75, 1")
+        sweep(b, n, attribute, RHO_SWEEP)
     return b.build(name, models=list(family.models) or None)
 
 
-def build_sweep(oi: dict) -> dict:
+def build_sweep(oi: dict, spec: tuple = SWEEP, family: Family = SD21_FAMILY) -> dict:
     """Figure 7: one run, a batch of ρ values, a captioned grid."""
-    name, label, original, target, rho_list = SWEEP
+    name, label, original, target, rho_list = spec
+    attribute = label.split(",")[0].lower()
     b = WorkflowBuilder(oi, PACK_MODULE, PACK_ID, version(), CORE_VERSION)
     b.note(f"""## {label} (the paper's Figure 7)
-Learns *old* from *{original}* → *{target}*, then applies it at ρ = {rho_list} in one run:
+Learns *{attribute}* from *{original}* → *{target}* ({family.label}), then applies it at ρ = {rho_list} in one run:
 one latent per ρ, finished and laid out as one captioned grid. The change grows with ρ while the
 identity stays.
 
 **Change** the prompts, the *seed*, and *rho_list* in **AVI Integrate (ρ sweep)** (any list of
-values in [0, 1], separated by commas).
+values in [0, 2], separated by commas).
 
-{SHARED_SETTINGS}
+{family.settings}
 
 **Output**: `output/avi/rho_sweep/rho_sweep_*.png`.""", (X["note"], 0), (420, 560))
-    n = prompts_and_model(b, original, target)
+    n = prompts_and_model(b, original, target, family=family)
     captures(b, n)
-    learn(b, n, "old_sweep", "add number", f"{original} → {target}")
+    learn(b, n, f"{attribute}_sweep", "add number", f"{original} → {target}")
     n["phi_source"] = n["train"]
-    sweep(b, n, "rho_sweep", rho_list, y=0)
-    return b.build(name, models=[SD21])
+    sweep(b, n, name.removeprefix("sd21_"), rho_list, y=0)
+    return b.build(name, models=list(family.models) or None)
 
 
 def build_reuse(oi: dict) -> dict:
@@ -277,7 +303,10 @@ def build_all(object_info: dict) -> dict:
     """{file name: workflow dict} for every example workflow."""
     out = {f"{name}.json": build_attribute(object_info, name, *spec) for name, spec in ATTRIBUTES.items()}
     out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_FAMILY) for name, spec in DIGITS.items()})
+    out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_PAPER_FAMILY)
+                for name, spec in DIGITS_PAPER.items()})
     out[f"{SWEEP[0]}.json"] = build_sweep(object_info)
+    out[f"{DIGITS_SWEEP[0]}.json"] = build_sweep(object_info, DIGITS_SWEEP, DIGITS_FAMILY)
     out["sd21_reuse_phi.json"] = build_reuse(object_info)
     return out
 

@@ -75,9 +75,9 @@ class CaptureLatentAtStep(AVINode):
                                tooltip="Sampler (paper: ddim). Inject Latent continues with the same one."),
                 io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="ddim_uniform",
                                tooltip="Noise schedule (paper: ddim_uniform)."),
-                io.Float.Input("timestep_fraction", default=0.8, min=0.0, max=1.0, step=0.01,
-                               tooltip="Where to stop, as a fraction of T = 1000 timesteps: 0.8 for the original prompt (Tx), "
-                                       "0.5 for the target (Tz = Tx - 0.3·T). The nearest sampler step is used and reported."),
+                io.Float.Input("timestep_fraction", default=0.6, min=0.0, max=1.0, step=0.01,
+                               tooltip="Where to stop, as a fraction of T = 1000 timesteps: 0.6 for the original prompt (Tx) and 0.5 "
+                                       "for the target (Tz) by default; the paper uses 0.8 and 0.5. The nearest sampler step is used and reported."),
                 io.Int.Input("step", default=-1, min=-1, max=10000,
                              tooltip="An explicit step to stop at (0 = pure noise); -1 uses the timestep fraction."),
             ],

@@ -3,7 +3,7 @@ import torch
 from comfy_api.latest import io
 
 from ..avi_core import grassmann_distance, scale_singular_value
-from .latent_meta import vp_to_raw, with_capture
+from .latent_meta import with_capture
 from .types import AVISVD, require_svd
 from .ui import CATEGORY, figure_to_image, new_figure
 from .widgets import AVINode
@@ -34,7 +34,7 @@ class ScaleSingularValue(AVINode):
         if not -1 <= channel < channels:
             raise ValueError(f"channel must be -1 (every channel) or 0 to {channels - 1} for this {channels}-channel latent; got {channel}")
         vp = scale_singular_value(svd.svd, index, factor, None if channel < 0 else channel)
-        raw = vp_to_raw(vp, svd.info)
+        raw = svd.to_raw(vp)
         return io.NodeOutput(with_capture({"samples": raw}, raw, svd.info, keep_x0=False))
 
 

@@ -24,6 +24,19 @@ def chosen(name: str, value: str, captured: str) -> str:
                      f"set it to '{FROM_CAPTURE}' (or {captured!r}), or capture again with {value!r}")
 
 
+def stages(step: int, steps: int, positive, target, target_steps: int) -> list:
+    """(conditioning, first step, end step) per sampler call: the target for target_steps steps (-1: all), then the original."""
+    if target is None or target_steps == 0:
+        return [(positive, step, steps)]
+    switch = steps if target_steps < 0 else min(steps, step + target_steps)
+    return [(target, step, switch)] + ([(positive, switch, steps)] if switch < steps else [])
+
+
+def offset(callback, shift: int, total: int):
+    """The preview callback with steps counted from the injection, across both sampler calls."""
+    return lambda i, x0, x, _: callback(i + shift, x0, x, total)
+
+
 class InjectLatent(AVINode):
     @classmethod
     def define_schema(cls):
@@ -46,12 +59,18 @@ class InjectLatent(AVINode):
                                tooltip="The capture's sampler; another choice is refused so the trajectory continues exactly."),
                 io.Combo.Input("scheduler", options=[FROM_CAPTURE] + list(comfy.samplers.KSampler.SCHEDULERS), default=FROM_CAPTURE,
                                tooltip="The capture's schedule; another choice is refused (its σ would not match the latent's)."),
+                io.Conditioning.Input("target", optional=True,
+                                      tooltip="Optional: the TARGET prompt, guiding the first target_steps steps after the injection "
+                                              "(the paper finishes with the original prompt only: leave this unconnected)."),
+                io.Int.Input("target_steps", default=-1, min=-1, max=10000, optional=True,
+                             tooltip="With a target connected: steps guided by it before the original prompt takes over; "
+                                     "-1 means every remaining step. Ignored without a target."),
             ],
             outputs=[io.Latent.Output("finished", display_name="latent", tooltip="The finished latent, ready for VAE Decode.")],
         )
 
     @classmethod
-    def execute(cls, model, positive, negative, latent, cfg, sampler_name, scheduler) -> io.NodeOutput:
+    def execute(cls, model, positive, negative, latent, cfg, sampler_name, scheduler, target=None, target_steps=-1) -> io.NodeOutput:
         info = read_capture(latent, "latent", allow_changed=True)
         if info.step < 0:
             raise ValueError("this latent has a σ but no sampler step (it was not taken by Capture Latent at Step); "
@@ -66,8 +85,13 @@ class InjectLatent(AVINode):
         samples = latent["samples"]
         noise = torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")
         callback = latent_preview.prepare_callback(model, info.steps - info.step)
-        out = comfy.sample.sample(model, noise, info.steps, cfg, sampler_name, scheduler, positive, negative, samples,
-                                  denoise=1.0, disable_noise=True, start_step=info.step, force_full_denoise=True,
-                                  noise_mask=latent.get("noise_mask"), callback=callback,
-                                  disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=info.seed)
+        out = samples
+        for i, (cond, start, end) in enumerate(stages(info.step, info.steps, positive, target, target_steps)):
+            last = i == 1 or end == info.steps
+            # One sampler call per prompt: the second continues the first's state with no new noise,
+            # as two chained KSamplerAdvanced nodes do.
+            out = comfy.sample.sample(model, noise, info.steps, cfg, sampler_name, scheduler, cond, negative, out,
+                                      denoise=1.0, disable_noise=True, start_step=start, last_step=end, force_full_denoise=last,
+                                      noise_mask=latent.get("noise_mask"), callback=offset(callback, start - info.step, info.steps - info.step),
+                                      disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=info.seed)
         return io.NodeOutput(without_capture(latent, out.to(comfy.model_management.intermediate_device())))

@@ -3,15 +3,17 @@ import re
 
 from comfy_api.latest import io
 
-from ..avi_core import S_INF_MODES
+from ..avi_core import S_INF_MODES, Z_VECTOR_MODES
+from ..avi_core.checks import RHO_MAX
 from ..avi_core.inference import integrate_svd
-from .latent_meta import vp_to_raw, with_capture
+from .latent_meta import with_capture
 from .pairs import check_same_source
 from .types import AVIPhi, AVISVD, require_svd
 from .ui import CATEGORY, show_text
 from .widgets import AVINode
 
 AS_TRAINED = "as trained"
+DEFAULT_RHO = 1.25  # bench/bench_quality.py: the default setting's strength with attribute success >= 0.8
 
 
 def parse_rho_list(text: str) -> list[float]:
@@ -22,7 +24,8 @@ def parse_rho_list(text: str) -> list[float]:
         try:
             values.append(float(token))
         except ValueError:
-            raise ValueError(f"rho_list must hold numbers in [0, 1] separated by commas, e.g. '0, 0.5, 1'; {token!r} is not a number") from None
+            raise ValueError(f"rho_list must hold numbers in [0, {RHO_MAX:g}] separated by commas, e.g. '0, 0.5, 1'; "
+                             f"{token!r} is not a number") from None
     return values
 
 
@@ -50,14 +53,16 @@ class AVIIntegrate(AVINode):
                 AVIPhi.Input("phi", tooltip="The learned attribute (Train AVI Φ or Load AVI Φ), trained for this latent size."),
                 AVISVD.Input("x", tooltip="SVD of the original-prompt latent at Tx: the image to edit."),
                 AVISVD.Input("z", tooltip="SVD of the target-prompt latent at Tz, same seed as x."),
-                io.Float.Input("rho", default=1.0, min=0.0, max=1.0, step=0.01, display_mode=io.NumberDisplay.slider,
-                               tooltip="Edit strength ρ: 0 keeps x's vectors, 1 swaps the last N−k for z's."),
+                io.Float.Input("rho", default=DEFAULT_RHO, min=0.0, max=RHO_MAX, step=0.01, display_mode=io.NumberDisplay.slider,
+                               tooltip="Edit strength ρ: 0 keeps x, 1 swaps x's last N−k vectors for z's (and with S_inf 'Sx→S' "
+                                       "moves the spectrum to Φ's); above 1 extrapolates past z. Paper: 0 to 1."),
                 io.String.Input("rho_list", default="", optional=True,
                                 tooltip="Optional list of ρ values, e.g. '0, 0.25, 0.5, 0.75, 1': returns one latent per value "
                                         "(a strength sweep in one run). Empty uses the rho slider."),
-                io.Combo.Input("s_inf", options=list(S_INF_MODES), default="S",
-                               tooltip="Singular values for y_pred: S (Algorithm 1 line 10), S+Δs, or Sx (x's own; with ρ = 0 this returns x)."),
-                io.Combo.Input("z_vectors", options=[AS_TRAINED, "tail", "head"], default=AS_TRAINED,
+                io.Combo.Input("s_inf", options=list(S_INF_MODES), default="Sx→S",
+                               tooltip="Singular values for y_pred: S (Algorithm 1 line 10, the paper), S+Δs, Sx (x's own; with ρ = 0 "
+                                       "this returns x), or Sx→S = Sx + ρ(S − Sx), the spectrum moved with ρ (default; ρ = 0 returns x)."),
+                io.Combo.Input("z_vectors", options=[AS_TRAINED, *Z_VECTOR_MODES], default=AS_TRAINED,
                                tooltip="Which of z's singular vectors enter Û, V̂; 'as trained' uses Φ's own setting."),
             ],
             outputs=[
@@ -76,10 +81,11 @@ class AVIIntegrate(AVINode):
         check_same_source(x, z)
         phi.check_fits(x.shape, x.info.model_kind, x.info.latent_format)
         phi.check_timesteps(x.info.timestep, z.info.timestep)
+        phi.check_space(x.space)
         rhos = parse_rho_list(rho_list) or [rho]
         mode = phi.info.z_vectors if z_vectors == AS_TRAINED else z_vectors
         y = integrate_svd(phi.phi, x.latent, x.svd, z.svd, rhos, phi.info.k, s_inf, mode)
-        raw = vp_to_raw(y.flatten(0, 1), x.info)
+        raw = x.to_raw(y.flatten(0, 1))
         show_text(cls.hidden.unique_id, f"ρ = {', '.join(f'{r:g}' for r in rhos)}; {raw.shape[0]} latent(s) at {x.info.describe()}")
         labels = ", ".join(f"ρ = {r:g}" for r in rhos)
         return io.NodeOutput(with_capture({"samples": raw}, raw, x.info, keep_x0=False), labels)

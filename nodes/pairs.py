@@ -6,6 +6,9 @@ def check_same_source(x: CapturedSVD, z: CapturedSVD) -> None:
     """x and z have one latent shape, come from one model and (when both were captured) share their seed."""
     if x.shape != z.shape:
         raise ValueError(f"x and z must have the same latent shape; got x {x.shape} and z {z.shape}")
+    if x.space != z.space:
+        raise ValueError(f"x and z must be decomposed in the same space; got x in {x.space!r} and z in {z.space!r} "
+                         "(SVD Decompose's space)")
     xi, zi = x.info, z.info
     if xi.model_kind != zi.model_kind or xi.latent_format != zi.latent_format:
         raise ValueError(f"x and z must come from the same model; got x from a {xi.model_kind} {xi.latent_format} model "

@@ -3,8 +3,9 @@ import torch
 from comfy_api.latest import io
 
 from ..avi_core.checks import check_latent
+from ..avi_core.conventions import SPACES
 from ..avi_core.svd import decompose_float32
-from .latent_meta import CAPTURE_KEY, USE_CAPTURE, CaptureInfo, checksum, raw_to_vp, read_capture
+from .latent_meta import CAPTURE_KEY, USE_CAPTURE, CaptureInfo, checksum, raw_to_model, raw_to_vp, read_capture
 from .model_info import latent_affine, model_kind
 from .types import AVISVD, CapturedSVD
 from .ui import CATEGORY, figure_to_image, new_figure
@@ -34,6 +35,16 @@ def resolve_capture(latent, model, sigma: float) -> CaptureInfo:
     return explicit_capture(latent, model, sigma)
 
 
+def decomposed_matrix(raw: torch.Tensor, info: CaptureInfo, space: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(matrix to decompose, model-space latent or None): the VP latent, or the capture's x0 prediction and the latent."""
+    if space == "latent":
+        return raw_to_vp(raw, info), None
+    if info.x0 is None:
+        raise ValueError("space 'x0' needs the model's x0 prediction, which only Capture Latent at Step records; "
+                         "capture the latent with it, or set space to 'latent'")
+    return info.x0.float().cpu(), raw_to_model(raw, info)
+
+
 def spectrum_plot(S: torch.Tensor, title: str):
     """Per-channel singular values (log scale) of every sample in the batch."""
     fig = new_figure()
@@ -61,14 +72,19 @@ class SVDDecompose(AVINode):
             display_name="SVD Decompose",
             category=CATEGORY,
             description=(
-                "Channel-wise SVD of a captured latent, x_c = U_c diag(S_c) V_c, after normalising it to unit "
-                "variance (VP) as the paper's DDPM latents are. Feeds Train AVI Φ and AVI Integrate; the plot shows the spectra."
+                "Channel-wise SVD, x_c = U_c diag(S_c) V_c, of a captured latent's x0 prediction (the default: the model's clean "
+                "estimate at that step, where an edit survives the remaining steps) or of the noisy latent itself normalised to "
+                "unit variance (VP), as the paper does. Feeds Train AVI Φ and AVI Integrate; the plot shows the spectra."
             ),
             inputs=[
                 io.Latent.Input("latent", tooltip="A LATENT from Capture Latent at Step (or any LATENT with an explicit σ and model)."),
                 io.Model.Input("model", optional=True, tooltip="Only for a LATENT without capture metadata: the model that made it."),
                 io.Float.Input("sigma", default=-1.0, min=-1.0, max=10000.0, step=0.001, optional=True,
                                tooltip="Only for a LATENT without capture metadata: its σ. -1 reads σ from the capture."),
+                io.Combo.Input("space", options=list(SPACES), default=SPACES[0], optional=True,
+                               tooltip="What is decomposed: 'x0' = the model's clean prediction at the captured step (the edit is "
+                                       "carried back with the step's own noise; measured to edit), 'latent' = the noisy latent, VP-"
+                                       "normalised (the paper's literal reading). x, z and Φ must share it."),
             ],
             outputs=[
                 AVISVD.Output("svd", display_name="svd", tooltip="VP latent, U, S, V per channel and the capture metadata."),
@@ -77,10 +93,11 @@ class SVDDecompose(AVINode):
         )
 
     @classmethod
-    def execute(cls, latent, model=None, sigma=-1.0) -> io.NodeOutput:
+    def execute(cls, latent, model=None, sigma=-1.0, space=SPACES[0]) -> io.NodeOutput:
         info = resolve_capture(latent, model, sigma)
-        vp = raw_to_vp(latent["samples"].float().cpu(), info)
-        check_latent("latent", vp)
-        result = CapturedSVD(vp, decompose_float32(vp), info)
+        matrix, x_model = decomposed_matrix(latent["samples"].float().cpu(), info, space)
+        check_latent("latent", matrix)
+        result = CapturedSVD(matrix, decompose_float32(matrix), info, space, x_model)
         where = info.describe() if info.step >= 0 else f"σ = {info.sigma:.4g}"
-        return io.NodeOutput(result, spectrum_plot(result.svd.S, f"{tuple(vp.shape)} VP latent at {where}"))
+        what = "x0 prediction" if space == "x0" else "VP latent"
+        return io.NodeOutput(result, spectrum_plot(result.svd.S, f"{tuple(matrix.shape)} {what} at {where}"))

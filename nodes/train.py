@@ -22,6 +22,14 @@ def check_training_pair(x: CapturedSVD, z: CapturedSVD, samples_per_pair: int) -
                          "capture both latents with it, or set samples_per_pair to 0 to train on the captured pair only")
 
 
+def training_pairs(x: CapturedSVD, z: CapturedSVD) -> CapturedPairs:
+    """Φ's training pairs: VP latents resampled around their x0 predictions, or in space x0 the x0 predictions (σ = 0)."""
+    if x.space == "x0":  # clean predictions: the forward process at σ = 0 draws the pair itself
+        return CapturedPairs(x.latent, z.latent, x.latent, z.latent, 0.0, 0.0, x.info.model_kind)
+    return CapturedPairs(x.latent, z.latent, x.info.x0 if x.info.x0 is not None else x.latent,
+                         z.info.x0 if z.info.x0 is not None else z.latent, x.info.sigma, z.info.sigma, x.info.model_kind)
+
+
 def loss_plot(history: list[dict], title: str):
     """The four loss terms and the weighted total per training step (log scale)."""
     fig = new_figure()
@@ -66,7 +74,9 @@ class TrainAVIPhi(AVINode):
             inputs=[
                 AVISVD.Input("x", tooltip="SVD of the original-prompt latent at Tx (default 0.8·T)."),
                 AVISVD.Input("z", tooltip="SVD of the target-prompt latent at Tz = Tx + Δτ (default 0.5·T), same seed."),
-                io.Int.Input("k", default=0, min=0, max=4096, tooltip="Singular vectors kept from x (1 <= k < N); 0 means N/2 (32 at 512 px)."),
+                io.Int.Input("k", default=1, min=0, max=4096,
+                             tooltip="Singular vectors kept from x (1 <= k < N); 0 means N/2, the paper's (32 at 512 px). Default 1: "
+                                     "with z_vectors 'aligned' ρ then moves every pair but the strongest toward z's."),
                 io.Int.Input("hidden", default=PHI_PRESETS["paper"], min=8, max=16384, step=8,
                              tooltip="Width of Φ's three hidden layers: 4096 as in the paper; 512 (compact) trains several times "
                                      "faster and ends within a few percent of the paper's loss."),
@@ -81,9 +91,10 @@ class TrainAVIPhi(AVINode):
                 io.Float.Input("lambda_3", default=10.0, min=0.0, max=1000.0, step=0.1, tooltip="Weight of L3 = ‖S − Sz‖² (paper: 10)."),
                 io.Float.Input("lambda_4", default=10.0, min=0.0, max=1000.0, step=0.1, tooltip="Weight of L4 = ‖S + Δs − Sx‖² (paper: 10)."),
                 io.Float.Input("rho", default=1.0, min=0.0, max=1.0, step=0.01, tooltip="ρ used while training (paper: 1)."),
-                io.Combo.Input("z_vectors", options=list(Z_VECTOR_MODES), default="tail",
+                io.Combo.Input("z_vectors", options=list(Z_VECTOR_MODES), default="aligned",
                                tooltip="Which of z's singular vectors enter Û, V̂: 'tail' reverses all of z's vectors and takes the first N−k "
-                                       "(Algorithm 1 as printed); 'head' takes z's top N−k in reverse order (a reading of section 3.2.1)."),
+                                       "(Algorithm 1 as printed, the paper); 'head' takes z's top N−k in reverse order (a reading of "
+                                       "section 3.2.1); 'aligned' takes z's vectors k..N in their own places (default)."),
                 # No "control after generate": a seed that changes on every queue would retrain Φ every time.
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=False,
                              tooltip="Seed of Φ's initialisation, the resampling noise and the batch order."),
@@ -104,8 +115,7 @@ class TrainAVIPhi(AVINode):
         check_phi_size(*x.shape[1:], hidden, source="Train AVI Φ")  # before training, not at Save
         settings = make_settings(k, hidden, epochs, samples_per_pair, batch_size, learning_rate, lambda_1, lambda_2,
                                  lambda_3, lambda_4, rho, z_vectors, seed)
-        pairs = CapturedPairs(x.latent, z.latent, x.info.x0 if x.info.x0 is not None else x.latent,
-                              z.info.x0 if z.info.x0 is not None else z.latent, x.info.sigma, z.info.sigma, x.info.model_kind)
+        pairs = training_pairs(x, z)
         device = comfy.model_management.get_torch_device()
         pbar = comfy.utils.ProgressBar(1, node_id=cls.hidden.unique_id)
         result = train_phi(pairs, settings, progress=lambda step, total, _: pbar.update_absolute(step, total),
@@ -116,7 +126,7 @@ class TrainAVIPhi(AVINode):
             "sigma_z": z.info.sigma, "capture_x": x.info.describe(), "capture_z": z.info.describe(),
         }
         info = PhiInfo(c, h, w, result.settings.k, hidden, z_vectors, x.info.model_kind, x.info.latent_format,
-                       x.info.timestep, z.info.timestep, training, result.final_losses, note or "")
+                       x.info.timestep, z.info.timestep, training, result.final_losses, note or "", space=x.space)
         total = result.final_losses["total"]
         show_text(cls.hidden.unique_id, f"trained {len(result.history)} steps on {result.samples} samples; final loss {total:.4g}")
         plot = loss_plot(result.history, f"Φ hidden {hidden}, k {result.settings.k}, {result.samples} samples; final total {total:.4g}")

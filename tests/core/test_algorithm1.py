@@ -145,11 +145,11 @@ def test_bad_input_names_what_fits():
         attribute_vectors(sx, sz, 0)
     with pytest.raises(ValueError, match="integer"):
         attribute_vectors(sx, sz, 4.5)
-    with pytest.raises(ValueError, match=r"rho must be in \[0, 1\]; got 1.5"):
-        attribute_vectors(sx, sz, 4, 1.5)
+    with pytest.raises(ValueError, match=r"rho must be in \[0, 2\] \(above 1 extrapolates\); got 2.5"):
+        attribute_vectors(sx, sz, 4, 2.5)
     with pytest.raises(ValueError, match="rho must be a number"):
         attribute_vectors(sx, sz, 4, float("nan"))
-    with pytest.raises(ValueError, match="z_vectors must be one of 'tail', 'head'; got 'middle'"):
+    with pytest.raises(ValueError, match="z_vectors must be one of 'tail', 'head', 'aligned'; got 'middle'"):
         attribute_vectors(sx, sz, 4, 1.0, "middle")
     with pytest.raises(ValueError, match=r"same shape.*\(1, 4, 8, 8\).*\(1, 4, 6, 6\)"):
         attribute_vectors(sx, decompose(torch.randn(1, 4, 6, 6)), 3)
@@ -161,7 +161,7 @@ def test_bad_input_names_what_fits():
         integrate(phi, x, z, s_inf="T")
     with pytest.raises(ValueError, match="non-empty list"):
         integrate(phi, x, z, rho=[])
-    with pytest.raises(ValueError, match=r"rho must be in \[0, 1\]; got -0.1"):
+    with pytest.raises(ValueError, match=r"rho must be in \[0, 2\] \(above 1 extrapolates\); got -0.1"):
         integrate(phi, x, z, rho=[0.5, -0.1])
     with pytest.raises(ValueError, match=r"Φ expects latents with H\*W = 64.*\(1, 4, 6, 6\)"):
         integrate(phi, torch.randn(1, 4, 6, 6), torch.randn(1, 4, 6, 6))

@@ -52,16 +52,17 @@ def ksampler_advanced(latent, *, start, end, add_noise, leftover, seed=1, steps=
         "latent_image": latent, "start_at_step": start, "end_at_step": end, "return_with_leftover_noise": leftover}}
 
 
-def inject(latent, *, cfg=7.5, sampler="from capture", scheduler="from capture") -> dict:
-    """AVIInjectLatent with the original prompt."""
+def inject(latent, *, cfg=7.5, sampler="from capture", scheduler="from capture", target_steps=None) -> dict:
+    """AVIInjectLatent with the original prompt; with target_steps, the target prompt guides that many steps first."""
+    extra = {} if target_steps is None else {"target": ["target", 0], "target_steps": target_steps}
     return {"class_type": "AVIInjectLatent", "inputs": {
         "model": ["ckpt", 0], "positive": ["original", 0], "negative": ["negative", 0], "latent": latent,
-        "cfg": cfg, "sampler_name": sampler, "scheduler": scheduler}}
+        "cfg": cfg, "sampler_name": sampler, "scheduler": scheduler, **extra}}
 
 
 def edit_prompt(ckpt: str, *, original="a photo of a male person", target="a photo of a young male person", size=128,
                 batch=1, seed=1, steps=20, sampler="ddim", scheduler="ddim_uniform", tx=0.8, tz=0.5, rho=1.0, rho_list="",
-                s_inf="S", training=None, phi_from=None, width=None) -> dict:
+                s_inf="S", training=None, phi_from=None, width=None, space=None) -> dict:
     """The whole edit graph: captures, SVDs, training (or a given Φ source), integrate, inject, decode, previews.
 
     Also finishes x unedited ("unedited_*") so tests can compare with the edit.
@@ -70,8 +71,9 @@ def edit_prompt(ckpt: str, *, original="a photo of a male person", target="a pho
     p = base_nodes(ckpt, original, target, size, batch, width)
     p["capture_x"] = capture("original", tx, **run)
     p["capture_z"] = capture("target", tz, **run)
-    p["svd_x"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture_x", 0]}}
-    p["svd_z"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture_z", 0]}}
+    chosen = {} if space is None else {"space": space}  # None: the node's default
+    p["svd_x"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture_x", 0], **chosen}}
+    p["svd_z"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture_z", 0], **chosen}}
     if phi_from is None:
         p["train"] = {"class_type": "AVITrainPhi", "inputs": {"x": ["svd_x", 0], "z": ["svd_z", 0], **(training or SMALL_TRAINING)}}
         phi_from = ["train", 0]

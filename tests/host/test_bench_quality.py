@@ -39,8 +39,14 @@ def test_quick_benchmark_runs_every_method_and_scores_them(host, digits_ckpt, tm
         s = r["scores"]
         assert not s["original"]["success"] and s["original"]["rms"] == 0, "the original is scored as no change"
         assert s["target from scratch"]["success"], (r["target"], s["target from scratch"])
-        assert s["AVI ρ=0"]["rms"] < s["target from scratch"]["rms"]
+        # the pack's default edit on the shipped model: ρ = 0 is the original image itself, the default ρ reaches
+        # the attribute (on this case: ink 0.61 → 1.66 of the class median, measured), and the statistic rises with ρ
+        assert s["AVI ρ=0"]["rms"] < 1e-3 and not s["AVI ρ=0"]["success"]
+        assert s[f"AVI ρ={B.DEFAULT_RHO:g}"]["success"], s[f"AVI ρ={B.DEFAULT_RHO:g}"]
+        assert s[f"AVI ρ={B.DEFAULT_RHO:g}"]["class_kept"] and s[f"AVI ρ={B.DEFAULT_RHO:g}"]["identity"] < 0.05
+        assert B.monotone([s[f"AVI ρ={rho:g}"]["value"] for rho in B.DEFAULT["rhos"]])
         assert all(img.shape == (1, 3, 128, 128) for img in r["images"].values())
+    assert done["table"][f"AVI ρ={B.DEFAULT_RHO:g}"]["evaluations"] <= 1.6 * B.SAMPLING["steps"], "a reused-Φ edit costs ≤ 1.6×"
     assert (tmp_path / "quality_grid.png").is_file() and (tmp_path / "results.json").is_file()
     table = B.format_table(done["table"], 1)
-    assert table.count("\n") == len(B.METHODS) + 1 and "AVI ρ=1" in table
+    assert table.count("\n") == len(B.METHODS) + 1 and "AVI paper ρ=1" in table

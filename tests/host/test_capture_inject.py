@@ -97,3 +97,28 @@ def test_capture_rejects_out_of_range_step(host, tiny_ckpt):
     p["capture"] = capture("original", 0.8, steps=10, step=10)
     with pytest.raises(ExecutionFailed, match=r"step must be below the 10 sampling steps \(0..9\).*got 10"):
         host.run(p, outputs=["capture"])
+
+
+def stock_advanced(latent, positive, start, end, last, run):
+    """KSamplerAdvanced continuing a latent (no new noise) from step start to end with the given prompt."""
+    node = ksampler_advanced(latent, start=start, end=end, add_noise="disable", leftover="disable" if last else "enable", **run)
+    node["inputs"]["positive"] = [positive, 0]
+    return node
+
+
+def test_inject_with_a_target_equals_the_stock_prompt_switch(host, tiny_ckpt):
+    run = dict(seed=5, steps=20, sampler="ddim", scheduler="ddim_uniform")
+    p = base_nodes(tiny_ckpt["eps"], "a photo of a castle", "a photo of a red castle", 128)
+    p["capture"] = capture("original", 0.6, **run)
+    p["all_target"] = inject(["capture", 0], target_steps=-1)
+    p["five_target"] = inject(["capture", 0], target_steps=5)
+    p["no_target"] = inject(["capture", 0], target_steps=0)
+    p["plain"] = inject(["capture", 0])
+    p["stock_all"] = stock_advanced(["capture", 0], "target", ["capture", 1], 10000, True, run)
+    p["stock_a"] = stock_advanced(["capture", 0], "target", ["capture", 1], 12, False, run)
+    p["stock_b"] = stock_advanced(["stock_a", 0], "original", 12, 10000, True, run)
+    result = host.run(p, outputs=list(p))
+    assert result.output("capture", 1) == 7, "0.6·T is step 7 of 20 ddim_uniform steps (t = 601)"
+    close = lambda a, b: (samples(result, a) - samples(result, b)).abs().max().item() < 1e-5  # noqa: E731
+    assert close("all_target", "stock_all") and close("five_target", "stock_b") and close("no_target", "plain")
+    assert not close("all_target", "plain") and not close("five_target", "all_target")

@@ -59,9 +59,11 @@ def test_svd_decompose_accepts_an_explicit_sigma_and_refuses_changed_captures(ho
 
     p = base_nodes(tiny_ckpt["eps"], "a", "b", 64)
     p["capture"] = capture("original", 0.8, steps=10)
-    p["svd_explicit"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["empty", 0], "model": ["ckpt", 0], "sigma": 2.0}}
-    p["svd_captured"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture", 0]}}
-    result = host.run(p, outputs=["svd_explicit", "svd_captured"])
+    p["svd_explicit"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["empty", 0], "model": ["ckpt", 0], "sigma": 2.0,
+                                                                    "space": "latent"}}
+    p["svd_captured"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture", 0], "space": "latent"}}
+    p["svd_x0"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture", 0]}}
+    result = host.run(p, outputs=["svd_explicit", "svd_captured", "svd_x0"])
     svd = result.output("svd_explicit")
     assert svd.info.sigma == 2.0 and svd.info.step == -1 and svd.latent.shape == (1, 4, 8, 8)
     captured = result.output("svd_captured")
@@ -69,6 +71,12 @@ def test_svd_decompose_accepts_an_explicit_sigma_and_refuses_changed_captures(ho
     expected = result.output("capture")["samples"] * 0.18215 / (1 + info.sigma ** 2) ** 0.5
     assert torch.allclose(captured.latent, expected, atol=1e-5), "VP latent = process_in(raw) / sqrt(1 + σ²)"
     assert torch.allclose(captured.svd.U @ torch.diag_embed(captured.svd.S) @ captured.svd.V, captured.latent, atol=1e-4)
+    x0 = result.output("svd_x0")  # the default space: the model's x0 prediction, with the latent kept to carry an edit back
+    assert x0.space == "x0" and torch.equal(x0.latent, info.x0) and not torch.allclose(x0.latent, captured.latent, atol=1e-2)
+    assert torch.allclose(x0.x_model, result.output("capture")["samples"] * 0.18215, atol=1e-5)
+    p["svd_explicit"]["inputs"].pop("space")
+    with pytest.raises(ExecutionFailed, match="space 'x0' needs the model's x0 prediction.*set space to 'latent'"):
+        host.run(p, outputs=["svd_explicit"])
     p["changed"] = {"class_type": "LatentMultiply", "inputs": {"samples": ["capture", 0], "multiplier": 1.5}}
     p["svd_changed"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["changed", 0]}}
     with pytest.raises(ExecutionFailed, match="was changed after it was captured"):
@@ -85,15 +93,26 @@ def test_train_refuses_pairs_with_different_seeds(host, tiny_ckpt):
 
 
 def test_explore_nodes(host, tiny_ckpt):
-    p = edit_prompt(tiny_ckpt["eps"])
+    p = edit_prompt(tiny_ckpt["eps"], space="latent")  # the paper's probe scales σ_i of the noisy latent
     p["scale"] = {"class_type": "AVIScaleSingularValue", "inputs": {"svd": ["svd_x", 0], "index": 0, "factor": 1.0, "channel": -1}}
     p["scaled_finish"] = {"class_type": "AVIInjectLatent", "inputs": {**p["unedited_inject"]["inputs"], "latent": ["scale", 0]}}
     p["scale_half"] = {"class_type": "AVIScaleSingularValue", "inputs": {"svd": ["svd_x", 0], "index": 0, "factor": 0.5, "channel": 2}}
     p["distance"] = {"class_type": "AVISubspaceDistance", "inputs": {"a": ["svd_x", 0], "b": ["svd_z", 0], "p": 4, "side": "left"}}
     p["distance_self"] = {"class_type": "AVISubspaceDistance", "inputs": {"a": ["svd_x", 0], "b": ["svd_x", 0], "p": 4, "side": "right"}}
-    result = host.run(p, outputs=["scaled_finish", "unedited_inject", "scale_half", "distance", "distance_self"])
+    p["svd_x0"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture_x", 0], "space": "x0"}}
+    p["scale_x0"] = {"class_type": "AVIScaleSingularValue", "inputs": {"svd": ["svd_x0", 0], "index": 0, "factor": 1.0, "channel": -1}}
+    p["scale_x0_half"] = {"class_type": "AVIScaleSingularValue", "inputs": {"svd": ["svd_x0", 0], "index": 0, "factor": 0.5, "channel": -1}}
+    result = host.run(p, outputs=["scaled_finish", "unedited_inject", "scale_half", "distance", "distance_self", "scale_x0",
+                                  "scale_x0_half", "capture_x"])
     same = result.output("scaled_finish")["samples"] - result.output("unedited_inject")["samples"]
     assert same.abs().max().item() < 1e-3, "factor 1 changes nothing"
+    x0_space = result.output("svd_x0")
+    captured = result.output("capture_x")["samples"]
+    assert (result.output("scale_x0")["samples"] - captured).abs().max().item() < 1e-4, "in x0 space too"
+    moved = (result.output("scale_x0_half")["samples"] - captured) * 0.18215  # model space: the x0 change, noise kept
+    s0 = x0_space.svd
+    expected_change = -0.5 * s0.S[..., :1].unsqueeze(-1) * s0.U[..., :, :1] @ s0.V[..., :1, :]
+    assert torch.allclose(moved, expected_change, atol=1e-4), "halving σ_0 of x0 moves the latent by −½σ_0 u_0 v_0ᵀ"
     svd_x = result.output("svd_x")
     half = result.output("scale_half")["samples"] * 0.18215 / (1 + svd_x.info.sigma ** 2) ** 0.5
     expected = svd_x.svd.S.clone()

@@ -1,0 +1,246 @@
+"""Sweeps of the AVI edit's settings on the tiny digits model, scored as bench/bench_quality.py scores.
+
+Usage: python bench/sweep_edit.py GROUP [--cases-per-edit 2] [--out bench/results/sweeps]
+
+GROUP is one of SWEEPS (or "all"). Cases are the benchmark's (bench/results/results.json: edit,
+digit, seed), the first --cases-per-edit of each edit. Every setting is a change from BASE (the
+pack's defaults) or from PAPER (the paper's literal settings); its Φ is trained per case by
+avi_core.train_phi on the captured pair (Φ cached for settings that differ only at inference).
+Prints one line per setting and writes GROUP.json.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, replace
+
+import torch
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from avi_core import CapturedPairs, LossWeights, TrainSettings, train_phi  # noqa: E402
+from avi_core.attribute_vectors import blend  # noqa: E402
+from avi_core.conventions import carry_to_step  # noqa: E402
+from avi_core.inference import singular_values_for  # noqa: E402
+from avi_core.phi import predict  # noqa: E402
+from avi_core.svd import compose, decompose_float32  # noqa: E402
+from bench import digit_metrics as M  # noqa: E402
+from bench.bench_quality import EDITS  # noqa: E402
+from devkit import digits  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One AVI configuration: capture points, Φ training, inference and how the remaining steps are guided."""
+
+    tx: float = 0.6
+    dtau: float = 0.1
+    space: str = "x0"          # "x0": the model's x0 predictions, the edit carried back with the step's noise; "latent": VP latents
+    k: int = 1
+    hidden: int = 512
+    epochs: int = 5
+    samples: int = -1          # resampled pairs; -1 the paper's 5000, 0 the captured pair only
+    weights: tuple = (3.0, 10.0, 10.0, 10.0)
+    train_z: str = "aligned"
+    vp: bool = True            # DESIGN 2.2 (space "latent"): Φ sees VP-normalised latents; False: model-space latents
+    cfg: float = 5.0
+    rho: float = 1.25
+    s_inf: str = "Sx→S"
+    z_vectors: str = "as trained"
+    finish: str = "original"   # "original", "target", or "target N": the target for N steps, then the original
+
+    def train_key(self):
+        return (self.tx, self.dtau, self.space, self.k, self.hidden, self.epochs, self.samples, self.weights, self.train_z,
+                self.vp, self.cfg)
+
+
+BASE = Setting()
+PAPER = Setting(tx=0.8, dtau=0.3, space="latent", k=8, train_z="tail", rho=1.0, s_inf="S")
+RHO_SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+
+
+def grid(**axes):
+    """Settings that vary one field at a time from BASE over each axis's values."""
+    return [replace(BASE, **{name: value}) for name, values in axes.items() for value in values]
+
+
+SWEEPS = {
+    # where the paper's recipe loses the edit: the prompt of the remaining steps, and ρ up to 2
+    "paper_finish": [replace(PAPER, rho=r, finish=f) for f in ("original", "target 5", "target 10", "target 15", "target")
+                     for r in RHO_SWEEP],
+    # the paper's recipe: DESIGN 2's reading decisions against their alternatives, and its options
+    "paper_options": [PAPER] + [replace(PAPER, **kw) for kw in
+                      [dict(vp=False), dict(samples=0), dict(s_inf="S+Δs"), dict(s_inf="Sx"), dict(z_vectors="head"),
+                       dict(train_z="head"), dict(k=4), dict(k=12), dict(space="x0")]],
+    # the pack's defaults, one knob at a time
+    "timing": [replace(BASE, tx=tx, dtau=d) for tx in (0.9, 0.8, 0.7, 0.6, 0.5) for d in (0.1, 0.3) if tx - d >= 0.2],
+    "structure": [BASE] + [replace(BASE, **kw) for kw in
+                  [dict(k=2), dict(k=4), dict(k=8), dict(train_z="tail"), dict(train_z="head"), dict(s_inf="S"), dict(s_inf="S+Δs"),
+                   dict(finish="target 5"), dict(finish="target")]],
+    "rho": [replace(BASE, rho=r) for r in (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)],
+    # Figure 8: each loss left out
+    "losses": [replace(BASE, weights=w) for w in
+               [(0.0, 10.0, 10.0, 10.0), (3.0, 0.0, 10.0, 10.0), (3.0, 10.0, 0.0, 10.0), (3.0, 10.0, 10.0, 0.0)]],
+    "phi": [replace(BASE, **kw) for kw in [dict(hidden=128), dict(hidden=2048), dict(epochs=1), dict(epochs=20)]],
+    "cfg": [replace(BASE, cfg=c) for c in (3.0, 7.5)],
+}
+
+
+def switch_label(finish: str) -> tuple[int, bool]:
+    """(steps under the target, whether the original takes over after them) of a finish setting."""
+    if finish == "original":
+        return 0, True
+    if finish == "target":
+        return 0, False
+    return int(finish.split()[1]), True
+
+
+class Runner:
+    """Cases, Φ cache and scoring on one Lab."""
+
+    def __init__(self, lab, judge, cases):
+        self.lab, self.judge, self.cases = lab, judge, cases
+        self.phis = {}
+
+    def prompts(self, case):
+        attribute, o_words, t_words = EDITS[case["edit"]]
+        return attribute, digits.prompt(case["digit"], **o_words), digits.prompt(case["digit"], **t_words)
+
+    def captured(self, case, s: Setting):
+        """(x step, z step, VP x, VP z, x0 at both) of a case under a setting."""
+        _, original, target = self.prompts(case)
+        lab = self.lab
+        to, tt = lab.trajectory(original, case["seed"], s.cfg), lab.trajectory(target, case["seed"], s.cfg)
+        sx, sz = lab.step_at(s.tx), lab.step_at(s.tx - s.dtau)
+        if s.space == "x0":
+            return sx, sz, to.x0[sx:sx + 1], tt.x0[sz:sz + 1], to.x0[sx:sx + 1], tt.x0[sz:sz + 1]
+        scale = (lambda t, step: lab.vp(t, step)) if s.vp else (lambda t, step: t)
+        return sx, sz, scale(to.x[sx:sx + 1], sx), scale(tt.x[sz:sz + 1], sz), to.x0[sx:sx + 1], tt.x0[sz:sz + 1]
+
+    def phi(self, i, case, s: Setting):
+        key = (i, s.train_key())
+        if key not in self.phis:
+            sx, sz, x, z, x0x, x0z = self.captured(case, s)
+            settings = TrainSettings(k=s.k, hidden=s.hidden, epochs=s.epochs, samples_per_pair=None if s.samples < 0 else s.samples,
+                                     weights=LossWeights(*s.weights), z_vectors=s.train_z, seed=0)
+            if s.space == "x0":  # as Train AVI Φ does for SVDs of x0: the forward process at σ = 0
+                pairs = CapturedPairs(x, z, x, z, 0.0, 0.0, "eps")
+            elif s.vp:
+                pairs = CapturedPairs(x, z, x0x, x0z, float(self.lab.sigmas[sx]), float(self.lab.sigmas[sz]), "eps")
+            else:  # model-space pairs x0 + σε (shared ε), unscaled, passed as captures to train on as they are
+                n = 5000 if s.samples < 0 else s.samples
+                eps = torch.randn((n, *x.shape[1:]), generator=torch.Generator().manual_seed(0))
+                xs = torch.cat([x, x0x + float(self.lab.sigmas[sx]) * eps])
+                zs = torch.cat([z, x0z + float(self.lab.sigmas[sz]) * eps])
+                pairs, settings = CapturedPairs(xs, zs, xs, zs, 0.0, 0.0, "eps"), replace(settings, samples_per_pair=0)
+            self.phis[key] = train_phi(pairs, settings).phi
+        return self.phis[key]
+
+    def y_pred(self, i, case, s: Setting) -> tuple[int, torch.Tensor]:
+        """(x's step, y_pred in model space) of a setting; ρ may exceed 1 (an extrapolation of the vector blend)."""
+        sx, sz, x, z, _, _ = self.captured(case, s)
+        phi = self.phi(i, case, s)
+        svd_x, svd_z = decompose_float32(x), decompose_float32(z)
+        with torch.no_grad():
+            S, delta = predict(phi, x)
+        used = singular_values_for(s.s_inf, S.float(), delta.float(), svd_x.S, s.rho)
+        U, V = blend(svd_x, svd_z, s.k, s.rho, s.train_z if s.z_vectors == "as trained" else s.z_vectors)
+        y = compose(U, used, V)
+        if s.space == "x0":
+            x_model = self.lab.trajectory(self.prompts(case)[1], case["seed"], s.cfg).x[sx:sx + 1]
+            return sx, carry_to_step(y, x_model, x, float(self.lab.sigmas[sx]), "eps")
+        return sx, (self.lab.from_vp(y, sx) if s.vp else y)
+
+    def image(self, i, case, s: Setting) -> torch.Tensor:
+        _, original, target = self.prompts(case)
+        sx, y = self.y_pred(i, case, s)
+        m, back = switch_label(s.finish)
+        prompts = [original] if s.finish == "original" else [target] if s.finish == "target" else [target, original]
+        return self.lab.decode(self.lab.finish(y, sx, prompts, switch_after=m if back else 0, cfg=s.cfg))
+
+    def baseline_images(self, case, switch_fractions=(0.9, 0.8, 0.7, 0.6, 0.5)) -> dict:
+        """original, target from scratch and the prompt switch at several steps."""
+        _, original, target = self.prompts(case)
+        lab = self.lab
+        to, tt = lab.trajectory(original, case["seed"]), lab.trajectory(target, case["seed"])
+        out = {"original": lab.decode(to.final), "target from scratch": lab.decode(tt.final)}
+        for f in switch_fractions:
+            s = lab.step_at(f)
+            out[f"switch at {f:g}T"] = lab.decode(lab.finish(to.x[s:s + 1], s, [target]))
+        return out
+
+    def score(self, case, original: torch.Tensor, image: torch.Tensor) -> dict:
+        """success (attribute reached and moved towards it), class kept, RMS to the original, attribute value."""
+        attribute = self.prompts(case)[0]
+        cls_o, _, feats_o = self.judge.classify(original)
+        cls, _, feats = self.judge.classify(image)
+        d = torch.tensor([case["digit"]])
+        value = float(M.attribute_value(self.judge.measure(image, d), attribute)[0])
+        o_value = float(M.attribute_value(self.judge.measure(original, d), attribute)[0])
+        return {"success": bool(M.attribute_reached(self.judge.measure(image, d), attribute)[0]) and value > o_value,
+                "class_kept": bool(cls[0] == cls_o[0]), "rms": float(M.rms_distance(image, original)[0]),
+                "identity": float(M.identity_distance(feats, feats_o)[0]),
+                "value": value, "o_value": o_value}
+
+
+def mean_scores(rows: list) -> dict:
+    return {key: sum(float(r[key]) for r in rows) / len(rows) for key in ("success", "class_kept", "identity", "rms")}
+
+
+def load_cases(per_edit: int) -> list:
+    with open(os.path.join(REPO_ROOT, "bench", "results", "results.json"), encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    chosen = []
+    for edit in EDITS:
+        chosen += [c for c in cases if c["edit"] == edit][:per_edit]
+    return [{k: c[k] for k in ("edit", "digit", "seed")} for c in chosen]
+
+
+def describe(s: Setting) -> str:
+    """The fields that differ from the pack's defaults (or, for settings in the paper's space, from the paper's)."""
+    ref, name = (PAPER, "paper") if s.space == "latent" else (BASE, "default")
+    return ", ".join([name] + [f"{k}={v}" for k, v in s.__dict__.items() if v != getattr(ref, k)])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("group", choices=list(SWEEPS) + ["baselines", "all"])
+    parser.add_argument("--cases-per-edit", type=int, default=2)
+    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results", "sweeps"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    from bench.edit_lab import boot_lab
+    lab, judge = boot_lab(), M.Judge.load()
+    cases = load_cases(args.cases_per_edit)
+    runner = Runner(lab, judge, cases)
+    groups = list(SWEEPS) if args.group == "all" else [args.group]
+    os.makedirs(args.out, exist_ok=True)
+    start = time.perf_counter()
+    originals, baseline_rows = {}, {}
+    for i, case in enumerate(cases):
+        images = runner.baseline_images(case)
+        originals[i] = images["original"]
+        for name, image in images.items():
+            baseline_rows.setdefault(name, []).append(runner.score(case, originals[i], image))
+    report = {"cases": cases, "baselines": {n: mean_scores(r) for n, r in baseline_rows.items()}, "settings": []}
+    for name, m in report["baselines"].items():
+        print(f"{name:28s} success {m['success']:.2f}  class kept {m['class_kept']:.2f}  identity {m['identity']:.3f}  rms {m['rms']:.3f}", flush=True)
+    for group in groups if args.group != "baselines" else []:
+        for s in SWEEPS[group]:
+            rows = [runner.score(case, originals[i], runner.image(i, case, s)) for i, case in enumerate(cases)]
+            m = mean_scores(rows)
+            report["settings"].append({"group": group, "setting": s.__dict__ | {"weights": list(s.weights)}, **m,
+                                       "per_case": rows})
+            print(f"[{group}] {describe(s):50s} success {m['success']:.2f}  class kept {m['class_kept']:.2f}  "
+                  f"identity {m['identity']:.3f}  rms {m['rms']:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
+        with open(os.path.join(args.out, f"{args.group}.json"), "w", encoding="utf-8") as f:
+            json.dump(report | {"seconds": time.perf_counter() - start}, f, indent=1)
+    with open(os.path.join(args.out, f"{args.group}.json"), "w", encoding="utf-8") as f:
+        json.dump(report | {"seconds": time.perf_counter() - start}, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
