@@ -95,6 +95,7 @@ class Lab:
                                       callback=cb, disable_pbar=True, seed=0).float()
         return raw
 
+    @torch.no_grad()
     def decode(self, raw: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, 128, 128] in [0, 1]."""
         return self.vae.decode(raw).movedim(-1, 1).float().clamp(0, 1)

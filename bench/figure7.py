@@ -1,11 +1,11 @@
 """The paper's Figure 7 on the tiny digits model: the attribute grows with ρ while the digit stays.
 
-Usage: python bench/figure7.py [--results bench/results/results.json] [--out docs]
+Usage: python bench/figure7.py [--results bench/reference/quality_results.json] [--out docs]
 
 Runs workflows/digits_rho_sweep.json through the embedded ComfyUI (as a user queues it) and keeps
 its captioned grid; measures the stroke of each image in the grid; and plots the attribute
-statistic against ρ over the benchmark's cases (bench/bench_quality.py's results.json: the pack's
-defaults beside the paper's literal settings). Writes docs/figure7_grid.jpg and docs/figure7_rho.png.
+statistic against ρ over the benchmark's cases (the committed copy of bench/bench_quality.py's full
+run: the pack's defaults beside the paper's literal settings). Writes docs/figure7_grid.jpg and docs/figure7_rho.png.
 """
 import argparse
 import json
@@ -77,7 +77,7 @@ def plot(path: str, sweep_rhos: list, stroke: list, mean_curves: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--results", default=os.path.join(REPO_ROOT, "bench", "results", "results.json"))
+    parser.add_argument("--results", default=os.path.join(REPO_ROOT, "bench", "reference", "quality_results.json"))
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "docs"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

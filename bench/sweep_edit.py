@@ -1,9 +1,9 @@
 """Sweeps of the AVI edit's settings on the tiny digits model, scored as bench/bench_quality.py scores.
 
-Usage: python bench/sweep_edit.py GROUP [--cases-per-edit 2] [--out bench/results/sweeps]
+Usage: python bench/sweep_edit.py GROUP [--cases-per-edit 2] [--out bench/reference/sweeps]
 
-GROUP is one of SWEEPS (or "all"). Cases are the benchmark's (bench/results/results.json: edit,
-digit, seed), the first --cases-per-edit of each edit. Every setting is a change from BASE (the
+GROUP is one of SWEEPS (or "all"). Cases are the benchmark's (bench/reference/quality_results.json,
+the committed copy of its full run: edit, digit, seed), the first --cases-per-edit of each edit. Every setting is a change from BASE (the
 pack's defaults) or from PAPER (the paper's literal settings); its Φ is trained per case by
 avi_core.train_phi on the captured pair (Φ cached for settings that differ only at inference).
 Prints one line per setting and writes GROUP.json.
@@ -56,6 +56,7 @@ class Setting:
                 self.vp, self.cfg)
 
 
+REFERENCE_RESULTS = os.path.join(REPO_ROOT, "bench", "reference", "quality_results.json")
 BASE = Setting()
 PAPER = Setting(tx=0.8, dtau=0.3, space="latent", k=8, train_z="tail", rho=1.0, s_inf="S")
 RHO_SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
@@ -190,7 +191,7 @@ def mean_scores(rows: list) -> dict:
 
 
 def load_cases(per_edit: int) -> list:
-    with open(os.path.join(REPO_ROOT, "bench", "results", "results.json"), encoding="utf-8") as f:
+    with open(REFERENCE_RESULTS, encoding="utf-8") as f:
         cases = json.load(f)["cases"]
     chosen = []
     for edit in EDITS:
@@ -208,7 +209,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("group", choices=list(SWEEPS) + ["baselines", "all"])
     parser.add_argument("--cases-per-edit", type=int, default=2)
-    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results", "sweeps"))
+    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "reference", "sweeps"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     from bench.edit_lab import boot_lab

@@ -91,6 +91,7 @@ def test_check_fits_names_both_shapes():
         (lambda m, t: m.update({"avi.hidden": "\"wide\""}), "hidden must be a positive integer; got str 'wide'"),
         (lambda m, t: m.update({"avi.z_vectors": "\"middle\""}), "z_vectors must be one of"),
         (lambda m, t: m.update({"avi.model_kind": "\"edm\""}), "model_kind must be one of"),
+        (lambda m, t: m.update({"avi.space": "\"pixels\""}), "space must be one of"),
         (lambda m, t: m.update({"avi.format_version": "99"}), "format version 99 is newer"),
         (lambda m, t: m.update({"avi.training": "{oops"}), "avi.training is not valid JSON"),
         (lambda m, t: m.clear(), "is not an AVI Φ file"),
@@ -179,3 +180,17 @@ def test_a_path_beyond_path_max_is_named(tmp_path):
     with pytest.raises(ValueError, match=r"bytes long; paths hold at most 4095 bytes"):
         save_phi(deep, attribute())
     assert os.listdir(tmp_path) == [], "nothing is created before the path is checked"
+
+
+def test_space_is_recorded_and_files_without_it_read_as_latent(tmp_path):
+    x0 = attribute(space="x0")
+    assert load_phi(save_phi(str(tmp_path / "x0.safetensors"), x0)).info.space == "x0"
+    x0.check_space("x0")
+    with pytest.raises(ValueError, match="trained on SVDs of the 'x0' space; got SVDs of the 'latent' space"):
+        x0.check_space("latent")
+    old = attribute()  # written before the field existed: no avi.space in its metadata
+    path = save_phi(str(tmp_path / "old.safetensors"), old)
+    tensors, meta = load_file(path), info_to_metadata(old.info)
+    meta.pop("avi.space")
+    save_file(tensors, path, metadata=meta)
+    assert load_phi(path).info.space == "latent"

@@ -50,3 +50,21 @@ def test_quick_benchmark_runs_every_method_and_scores_them(host, digits_ckpt, tm
     assert (tmp_path / "quality_grid.png").is_file() and (tmp_path / "results.json").is_file()
     table = B.format_table(done["table"], 1)
     assert table.count("\n") == len(B.METHODS) + 1 and "AVI paper ρ=1" in table
+
+
+def test_sweep_lab_continues_trajectories_exactly_and_its_default_edit_matches_the_nodes(host, digits_ckpt):
+    from dataclasses import replace
+
+    from bench import sweep_edit as S
+    from bench.edit_lab import Lab
+    lab = Lab(B.CHECKPOINT)
+    run = lab.trajectory("a handwritten 3", 0)
+    step = lab.step_at(0.6)
+    assert step == 19 and run.x.shape == (50, 4, 16, 16)
+    assert (lab.finish(run.x[step:step + 1], step, ["a handwritten 3"]) - run.final).abs().max() < 1e-4
+    case = {"edit": "bold", "digit": 3, "seed": 0}
+    runner = S.Runner(lab, M.Judge.load(), [case])
+    original = lab.decode(run.final)
+    assert runner.score(case, original, runner.image(0, case, replace(S.BASE, rho=0.0)))["rms"] < 1e-3, "ρ = 0 is x itself"
+    edit = runner.score(case, original, runner.image(0, case, S.BASE))
+    assert edit["success"] and edit["class_kept"], edit

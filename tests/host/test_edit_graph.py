@@ -138,3 +138,22 @@ def test_sweep_grid_lays_out_one_column_per_rho(host, tiny_ckpt):
     assert torch.equal(grid[0, caption + 68:caption + 132, 0:64], images[1]), "row 1, column 0: ρ = 0, second seed"
     assert torch.equal(grid[0, caption + 68:caption + 132, 136:200], images[5])
     assert grid[0, :caption].min().item() < 0.5, "captions are drawn"
+
+
+def test_integrate_refuses_a_phi_of_the_other_space_and_rho_zero_returns_x_in_both(host, tiny_ckpt):
+    from devkit.comfy_host import ExecutionFailed
+
+    for space in ("latent", "x0"):
+        p = edit_prompt(tiny_ckpt["eps"], size=64, space=space, rho=0.0, s_inf="Sx→S" if space == "x0" else "Sx")
+        result = host.run(p, outputs=["inject", "unedited_inject"])
+        same = result.output("inject")["samples"] - result.output("unedited_inject")["samples"]
+        assert same.abs().max().item() < 1e-3, f"ρ = 0 finishes to the original image ({space})"
+    p = edit_prompt(tiny_ckpt["eps"], size=64, space="latent")
+    p["svd_x0"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture_x", 0], "space": "x0"}}
+    p["svd_z0"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["capture_z", 0], "space": "x0"}}
+    p["integrate"]["inputs"].update(x=["svd_x0", 0], z=["svd_z0", 0])
+    with pytest.raises(ExecutionFailed, match="trained on SVDs of the 'latent' space; got SVDs of the 'x0' space"):
+        host.run(p, outputs=["inject"])
+    p["integrate"]["inputs"].update(z=["svd_z", 0])
+    with pytest.raises(ExecutionFailed, match="x and z must be decomposed in the same space"):
+        host.run(p, outputs=["inject"])
