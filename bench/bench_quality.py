@@ -39,6 +39,7 @@ PAPER_TRAINING = dict(k=0, hidden=512, epochs=5, samples_per_pair=-1, batch_size
 PAPER = dict(tx=0.8, tz=0.5, space="latent", k=0, z_vectors="tail", s_inf="S", rhos=(0.0, 0.25, 0.5, 0.75, 1.0))
 DEFAULT = dict(tx=0.6, tz=0.5, space="x0", k=1, z_vectors="aligned", s_inf="Sx→S", rhos=(0.0, 0.5, 1.0, 1.25, 1.5, 2.0))
 DEFAULT_RHO = 1.25
+MONOTONE_UP_TO = 1.5  # the ρ-monotone rate is taken over ρ <= this (the slider goes on to 2, where the edit breaks up)
 SWITCHES = (0.9, 0.8, 0.7, 0.6, 0.5)
 TX, TZ = PAPER["tx"], PAPER["tz"]
 N = 16  # singular values of a 16x16 latent
@@ -199,8 +200,9 @@ def summarise(results: list, judge: "M.Judge", evals: dict) -> dict:
                          "evaluations": evals[method],
                          "fd": M.frechet_distance(feats, judge.real_features) if len(rows) > 2 else float("nan")}
     for prefix, rhos in (("AVI paper ρ=", PAPER["rhos"]), ("AVI ρ=", DEFAULT["rhos"])):
-        rises = [monotone([r["scores"][f"{prefix}{rho:g}"]["value"] for rho in rhos]) for r in results]
-        table[f"{prefix}{rhos[-1]:g}"]["rho_monotone"] = sum(rises) / len(rises)
+        for key, upto in (("rho_monotone", MONOTONE_UP_TO), ("rho_monotone_all", max(rhos))):
+            rises = [monotone([r["scores"][f"{prefix}{rho:g}"]["value"] for rho in rhos if rho <= upto]) for r in results]
+            table[f"{prefix}{rhos[-1]:g}"][key] = sum(rises) / len(rises)
     return table
 
 
@@ -216,9 +218,11 @@ def method_evaluations(outputs, steps: int = SAMPLING["steps"]) -> dict:
 def format_table(table: dict, cases: int) -> str:
     """The summary as a markdown table."""
     lines = [f"| method ({cases} cases) | attribute success | class kept | identity distance | RMS to original | SSIM to original | "
-             "FD to real | model evaluations | ρ monotone |", "|---|---|---|---|---|---|---|---|---|"]
+             "FD to real | model evaluations | ρ monotone (ρ ≤ 1.5) |", "|---|---|---|---|---|---|---|---|---|"]
     for method, t in table.items():
         mono = f"{t['rho_monotone']:.2f}" if "rho_monotone" in t else ""
+        if method.startswith("AVI ρ=") and "rho_monotone" in t:  # the default's sweep goes on past the measured range
+            mono += f" ({t['rho_monotone_all']:.2f} up to ρ = {max(DEFAULT['rhos']):g})"
         lines.append(f"| {method} | {t['success']:.2f} | {t['class_kept']:.2f} | {t['identity']:.3f} | {t['rms']:.3f} | "
                      f"{t['ssim']:.3f} | {t['fd']:.1f} | {t['evaluations']} ({t['evaluations'] / SAMPLING['steps']:.2f}×) | {mono} |")
     return "\n".join(lines)

@@ -20,13 +20,24 @@ def cell_positions(count: int, labels: list, columns: int) -> tuple[list, int, i
     return [divmod(i, cols) for i in range(count)], -(-count // cols), cols
 
 
+def caption_font(size: int):
+    """DejaVu Sans from matplotlib (which the pack's plots need anyway): PIL's own default font has no Greek, so no ρ."""
+    from PIL import ImageFont
+
+    try:
+        from matplotlib import font_manager
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans", fallback_to_default=True), size)
+    except (ImportError, OSError, ValueError):
+        return ImageFont.load_default(size=size)
+
+
 def caption_strip(text: str, width: int, height: int) -> np.ndarray:
     """A white strip [height, width, 3] with dark centred text."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     strip = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(strip)
-    font = ImageFont.load_default(size=max(10, height * 3 // 5))
+    font = caption_font(max(10, height * 3 // 5))
     box = draw.textbbox((0, 0), text, font=font)
     draw.text(((width - (box[2] - box[0])) / 2, (height - (box[3] - box[1])) / 2 - box[1]), text, fill=(20, 20, 20), font=font)
     return np.asarray(strip, dtype=np.float32) / 255.0

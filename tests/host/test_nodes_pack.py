@@ -38,3 +38,12 @@ def test_avi_model_folder_is_registered_and_honours_extra_model_paths(host, extr
     assert paths[0] == extra_model_dirs["avi"], "the extra_model_paths.yaml entry keeps its place"
     assert any(p.endswith("models/avi") for p in paths)
     assert folder_paths.folder_names_and_paths["avi"][1] == {".safetensors"}
+
+
+def test_grid_captions_draw_greek_letters(host):
+    import sys
+
+    import numpy as np
+    grid = next(m for name, m in sys.modules.items() if name.endswith("nodes.grid") and hasattr(m, "caption_strip"))
+    rho, sigma = grid.caption_strip("ρ = 0.5", 120, 20), grid.caption_strip("σ = 0.5", 120, 20)
+    assert np.abs(rho - sigma).max() > 0.5, "ρ and σ are drawn as two different glyphs, not one missing-glyph box"
