@@ -1,4 +1,4 @@
-"""Inject Latent: finish an (edited) latent from its captured step with the original prompt."""
+"""Inject Latent: finish an (edited) latent from its captured step with the original prompt (optionally the target's first)."""
 import torch
 
 import comfy.model_management
@@ -47,7 +47,8 @@ class InjectLatent(AVINode):
             description=(
                 "Continues denoising a captured or edited latent from its captured step to the end, with the steps and schedule "
                 "of the capture (as KSamplerAdvanced with start_at_step and add_noise disabled). Deterministic samplers (euler, heun, "
-                "ddim) continue exactly; multistep samplers restart their history and ancestral/SDE samplers draw new noise at the step."
+                "ddim) continue exactly; multistep samplers restart their history and ancestral/SDE samplers draw new noise at the step. "
+                "An optional target prompt can guide the first steps before the original takes over."
             ),
             inputs=[
                 io.Model.Input("model", tooltip="The same model as the capture."),
@@ -85,13 +86,13 @@ class InjectLatent(AVINode):
         samples = latent["samples"]
         noise = torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")
         callback = latent_preview.prepare_callback(model, info.steps - info.step)
-        out = samples
-        for i, (cond, start, end) in enumerate(stages(info.step, info.steps, positive, target, target_steps)):
-            last = i == 1 or end == info.steps
+        out, remaining = samples, info.steps - info.step
+        for cond, start, end in stages(info.step, info.steps, positive, target, target_steps):
             # One sampler call per prompt: the second continues the first's state with no new noise,
             # as two chained KSamplerAdvanced nodes do.
             out = comfy.sample.sample(model, noise, info.steps, cfg, sampler_name, scheduler, cond, negative, out,
-                                      denoise=1.0, disable_noise=True, start_step=start, last_step=end, force_full_denoise=last,
-                                      noise_mask=latent.get("noise_mask"), callback=offset(callback, start - info.step, info.steps - info.step),
+                                      denoise=1.0, disable_noise=True, start_step=start, last_step=end,
+                                      force_full_denoise=end == info.steps, noise_mask=latent.get("noise_mask"),
+                                      callback=offset(callback, start - info.step, remaining),
                                       disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=info.seed)
         return io.NodeOutput(without_capture(latent, out.to(comfy.model_management.intermediate_device())))

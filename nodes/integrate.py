@@ -47,7 +47,8 @@ class AVIIntegrate(AVINode):
             category=CATEGORY,
             description=(
                 "Attribute Vector Integration (Algorithm 1): builds Û, V̂ from x's and z's singular vectors with strength ρ and "
-                "recomposes y_pred = Û·diag(S)·V̂ with Φ's singular values. Feed y_pred to Inject Latent to finish the image."
+                "recomposes y_pred = Û·diag(S_inf)·V̂ (by default Sx + ρ(S − Sx): x's spectrum moved toward Φ's). SVDs of x0 predictions "
+                "are carried back to x's step with its own noise. Feed y_pred to Inject Latent to finish the image."
             ),
             inputs=[
                 AVIPhi.Input("phi", tooltip="The learned attribute (Train AVI Φ or Load AVI Φ), trained for this latent size."),

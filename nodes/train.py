@@ -68,7 +68,8 @@ class TrainAVIPhi(AVINode):
             category=CATEGORY,
             description=(
                 "Learns an attribute from a captured pair: Φ (an MLP) predicts the singular values S and Δs that blend x's and z's "
-                "singular vectors (Algorithm 1), trained with Adam on the four AVI losses. Defaults are the paper's. "
+                "singular vectors (Algorithm 1), trained with Adam on the four AVI losses. Training settings are the paper's; k and "
+                "z_vectors default to the pack's measured choice (1, aligned; the paper: 0 = N/2, tail). "
                 "Deterministic for a given seed; Stop interrupts it at the next step."
             ),
             inputs=[
