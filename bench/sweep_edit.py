@@ -205,12 +205,41 @@ def describe(s: Setting) -> str:
     return ", ".join([name] + [f"{k}={v}" for k, v in s.__dict__.items() if v != getattr(ref, k)])
 
 
+def sweep_table(folder: str, compact: bool = False) -> str:
+    """One markdown table of every setting in the sweep files of a folder (each setting once), baselines first.
+
+    compact keeps ρ = 0, 1 and 2 of the paper_finish sweep (its other ρ change little).
+    """
+    rows, seen, baselines = [], set(), {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            done = json.load(f)
+        baselines.update(done["baselines"])
+        for entry in done["settings"]:
+            setting = Setting(**(entry["setting"] | {"weights": tuple(entry["setting"]["weights"])}))
+            if compact and entry["group"] == "paper_finish" and setting.rho not in (0.0, 1.0, 2.0):
+                continue
+            if (entry["group"], setting) not in seen:
+                seen.add((entry["group"], setting))
+                rows.append((entry["group"], describe(setting), entry))
+    cell = lambda m: f"{m['success']:.2f} | {m['class_kept']:.2f} | {m['identity']:.3f} | {m['rms']:.3f}"  # noqa: E731
+    lines = ["| sweep | setting | success | class kept | identity distance | RMS |", "|---|---|---|---|---|---|"]
+    lines += [f"| baseline | {name} | {cell(m)} |" for name, m in baselines.items() if name != "original"]
+    lines += [f"| {group} | {text} | {cell(m)} |" for group, text, m in rows]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("group", choices=list(SWEEPS) + ["baselines", "all"])
+    parser.add_argument("group", choices=list(SWEEPS) + ["baselines", "all", "report"],
+                        help="a sweep, all of them, or 'report': print the table of the sweep files in --out")
     parser.add_argument("--cases-per-edit", type=int, default=2)
+    parser.add_argument("--compact", action="store_true", help="with report: fewer ρ rows of paper_finish")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "reference", "sweeps"))
     args = parser.parse_args(argv)
+    if args.group == "report":
+        print(sweep_table(args.out, compact=args.compact))
+        return 0
     torch.set_num_threads(1)
     from bench.edit_lab import boot_lab
     lab, judge = boot_lab(), M.Judge.load()
@@ -225,21 +254,21 @@ def main(argv=None) -> int:
         originals[i] = images["original"]
         for name, image in images.items():
             baseline_rows.setdefault(name, []).append(runner.score(case, originals[i], image))
-    report = {"cases": cases, "baselines": {n: mean_scores(r) for n, r in baseline_rows.items()}, "settings": []}
-    for name, m in report["baselines"].items():
+    summary = {"cases": cases, "baselines": {n: mean_scores(r) for n, r in baseline_rows.items()}, "settings": []}
+    for name, m in summary["baselines"].items():
         print(f"{name:28s} success {m['success']:.2f}  class kept {m['class_kept']:.2f}  identity {m['identity']:.3f}  rms {m['rms']:.3f}", flush=True)
     for group in groups if args.group != "baselines" else []:
         for s in SWEEPS[group]:
             rows = [runner.score(case, originals[i], runner.image(i, case, s)) for i, case in enumerate(cases)]
             m = mean_scores(rows)
-            report["settings"].append({"group": group, "setting": s.__dict__ | {"weights": list(s.weights)}, **m,
+            summary["settings"].append({"group": group, "setting": s.__dict__ | {"weights": list(s.weights)}, **m,
                                        "per_case": rows})
             print(f"[{group}] {describe(s):50s} success {m['success']:.2f}  class kept {m['class_kept']:.2f}  "
                   f"identity {m['identity']:.3f}  rms {m['rms']:.3f}  ({time.perf_counter() - start:.0f} s)", flush=True)
         with open(os.path.join(args.out, f"{args.group}.json"), "w", encoding="utf-8") as f:
-            json.dump(report | {"seconds": time.perf_counter() - start}, f, indent=1)
+            json.dump(summary | {"seconds": time.perf_counter() - start}, f, indent=1)
     with open(os.path.join(args.out, f"{args.group}.json"), "w", encoding="utf-8") as f:
-        json.dump(report | {"seconds": time.perf_counter() - start}, f, indent=1)
+        json.dump(summary | {"seconds": time.perf_counter() - start}, f, indent=1)
     return 0
 
 
