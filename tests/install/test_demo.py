@@ -13,6 +13,22 @@ def demo(*args, cwd=REPO_ROOT):
     return subprocess.run([sys.executable, DEMO, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
+def default_ctrl_c():
+    """In the child: Ctrl-C (SIGINT) back to its default, so Python turns it into KeyboardInterrupt.
+
+    A shell starts background jobs with SIGINT ignored and children inherit that; these tests press
+    Ctrl-C, so they must not depend on how the test run itself was started.
+    """
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def ui_process(base, port) -> subprocess.Popen:
+    """`make ui`'s command on a port and base folder, its output on a pipe."""
+    return subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "devkit", "ui.py"), "--port", str(port), "--base", str(base)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_ctrl_c)
+
+
 def test_demo_runs_the_digits_edit_on_the_shipped_model_and_copies_its_images(tmp_path):
     import numpy as np
     out = tmp_path / "output"
@@ -63,8 +79,7 @@ def test_ui_serves_the_pack_and_its_workflow_templates(tmp_path):
     from devkit.server import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "devkit", "ui.py"), "--port", str(port),
-                             "--base", str(tmp_path / "base")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = ui_process(tmp_path / "base", port)
     url = f"http://127.0.0.1:{port}"
     printed = []
     try:
@@ -111,8 +126,7 @@ def servers(port: int) -> list:
 
 def start_ui(base, port, until="Open "):
     """ui.py on port, read up to the first line starting with `until`; (process, lines printed)."""
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "devkit", "ui.py"), "--port", str(port), "--base", str(base)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = ui_process(base, port)
     printed = []
     for line in proc.stdout:
         printed.append(line)
@@ -190,8 +204,7 @@ def test_ui_interrupted_while_starting_leaves_no_server_behind(tmp_path):
     from devkit.server import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, os.path.join(REPO_ROOT, "devkit", "ui.py"), "--port", str(port),
-                             "--base", str(tmp_path / "base")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = ui_process(tmp_path / "base", port)
     for line in proc.stdout:
         if line.startswith("Starting ComfyUI"):
             break
