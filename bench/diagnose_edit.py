@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 
 import torch
 
@@ -21,8 +22,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from bench import digit_metrics as M  # noqa: E402
-from bench.sweep_edit import BASE, Runner, load_cases  # noqa: E402
-from dataclasses import replace  # noqa: E402
+from bench.sweep_edit import PAPER, Runner, load_cases  # noqa: E402
 
 RHOS = (0.0, 0.5, 1.0)
 
@@ -36,7 +36,7 @@ def attribute_of(runner, case, latent_raw):
 def diagnose_case(runner, i, case) -> dict:
     lab = runner.lab
     _, original, target = runner.prompts(case)
-    sx, sz, x_vp, z_vp, _, _ = runner.captured(case, BASE)
+    sx, sz, x_vp, z_vp, _, _ = runner.captured(case, PAPER)
     x_model = lab.from_vp(x_vp, sx)
     out = {"rho": {}}
     ref_logs = {}
@@ -48,7 +48,7 @@ def diagnose_case(runner, i, case) -> dict:
     tt = lab.trajectory(target, case["seed"])
     out["z_final_attribute"] = attribute_of(runner, case, tt.final)
     for rho in RHOS:
-        s = replace(BASE, rho=rho)
+        s = replace(PAPER, rho=rho)
         _, y_model = runner.y_pred(i, case, s)
         y_vp = lab.vp(y_model, sx)
         phi = runner.phi(i, case, s)
@@ -57,7 +57,7 @@ def diagnose_case(runner, i, case) -> dict:
             S, _ = predict(phi, x_vp)
         energy = S.square()
         row = {"move": float((y_vp - x_vp).norm() / x_vp.norm()),
-               "top_k_share": float(energy[..., :BASE.k].sum() / energy.sum()),
+               "top_k_share": float(energy[..., :PAPER.k].sum() / energy.sum()),
                "target_move": float((lab.vp(tt.x[sx:sx + 1], sx) - x_vp).norm() / x_vp.norm())}
         for finish, prompts in (("original", [original]), ("target", [target])):
             log = []
