@@ -28,6 +28,7 @@ import torch
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
+from avi_core import defaults  # noqa: E402
 from bench import digit_metrics as M  # noqa: E402
 from devkit import digits  # noqa: E402
 
@@ -36,9 +37,9 @@ SAMPLING = dict(steps=50, cfg=5.0, sampler_name="ddim", scheduler="ddim_uniform"
 PAPER_TRAINING = dict(k=0, hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
                       lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="tail", seed=0)
 # (Tx, Tz, SVD Decompose space, Train k and z_vectors, Integrate s_inf, ρ values)
-PAPER = dict(tx=0.8, tz=0.5, space="latent", k=0, z_vectors="tail", s_inf="S", rhos=(0.0, 0.25, 0.5, 0.75, 1.0))
-DEFAULT = dict(tx=0.6, tz=0.5, space="x0", k=1, z_vectors="aligned", s_inf="Sx→S", rhos=(0.0, 0.5, 1.0, 1.25, 1.5, 2.0))
-DEFAULT_RHO = 1.25
+PAPER = dict(defaults.PAPER, rhos=(0.0, 0.25, 0.5, 0.75, 1.0))
+DEFAULT = dict(defaults.PACK, rhos=(0.0, 0.5, 1.0, 1.25, 1.5, 2.0))
+DEFAULT_RHO = defaults.PACK["rho"]
 MONOTONE_UP_TO = 1.5  # the ρ-monotone rate is taken over ρ <= this (the slider goes on to 2, where the edit breaks up)
 SWITCHES = (0.9, 0.8, 0.7, 0.6, 0.5)
 TX, TZ = PAPER["tx"], PAPER["tz"]

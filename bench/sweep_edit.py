@@ -20,7 +20,7 @@ import torch
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from avi_core import CapturedPairs, LossWeights, TrainSettings, train_phi  # noqa: E402
+from avi_core import CapturedPairs, LossWeights, TrainSettings, defaults, train_phi  # noqa: E402
 from avi_core.attribute_vectors import blend  # noqa: E402
 from avi_core.conventions import carry_to_step  # noqa: E402
 from avi_core.inference import singular_values_for  # noqa: E402
@@ -35,19 +35,19 @@ from devkit import digits  # noqa: E402
 class Setting:
     """One AVI configuration: capture points, Φ training, inference and how the remaining steps are guided."""
 
-    tx: float = 0.6
-    dtau: float = 0.1
-    space: str = "x0"          # "x0": the model's x0 predictions, the edit carried back with the step's noise; "latent": VP latents
-    k: int = 1
+    tx: float = defaults.PACK["tx"]
+    dtau: float = round(defaults.PACK["tx"] - defaults.PACK["tz"], 6)
+    space: str = defaults.PACK["space"]  # "x0": x0 predictions, the edit carried back with the step's noise; "latent": VP latents
+    k: int = defaults.PACK["k"]
     hidden: int = 512
     epochs: int = 5
     samples: int = -1          # resampled pairs; -1 the paper's 5000, 0 the captured pair only
     weights: tuple = (3.0, 10.0, 10.0, 10.0)
-    train_z: str = "aligned"
+    train_z: str = defaults.PACK["z_vectors"]
     vp: bool = True            # DESIGN 2.2 (space "latent"): Φ sees VP-normalised latents; False: model-space latents
     cfg: float = 5.0
-    rho: float = 1.25
-    s_inf: str = "Sx→S"
+    rho: float = defaults.PACK["rho"]
+    s_inf: str = defaults.PACK["s_inf"]
     z_vectors: str = "as trained"
     finish: str = "original"   # "original", "target", or "target N": the target for N steps, then the original
 
@@ -58,7 +58,8 @@ class Setting:
 
 REFERENCE_RESULTS = os.path.join(REPO_ROOT, "bench", "reference", "quality_results.json")
 BASE = Setting()
-PAPER = Setting(tx=0.8, dtau=0.3, space="latent", k=8, train_z="tail", rho=1.0, s_inf="S")
+PAPER = Setting(tx=defaults.PAPER["tx"], dtau=round(defaults.PAPER["tx"] - defaults.PAPER["tz"], 6), space=defaults.PAPER["space"],
+                k=8, train_z=defaults.PAPER["z_vectors"], rho=defaults.PAPER["rho"], s_inf=defaults.PAPER["s_inf"])  # k = N/2 of 16
 RHO_SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
+from avi_core.defaults import PACK, PAPER  # noqa: E402
 from devkit.workflow_builder import WorkflowBuilder  # noqa: E402
 
 PACK_ID, PACK_MODULE, CORE_VERSION = "avi-latent-svd", "avi-latent-svd", "0.3.75"
@@ -22,12 +23,10 @@ SD21 = {
 }
 NEGATIVE = "blurry, low quality, deformed, watermark, text"
 PAPER_SAMPLING = dict(steps=50, cfg=7.5, sampler_name="ddim", scheduler="ddim_uniform")
-TRAINING = dict(k=1, hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
-                lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="aligned", seed=0)
-# The pack's defaults (bench/bench_quality.py measures them against the paper's literal settings):
-# what each capture is decomposed as, where x and z are taken, and how Integrate forms y_pred.
-METHOD = dict(tx=0.6, tz=0.5, space="x0", s_inf="Sx→S", rho=1.25)
-PAPER_METHOD = dict(tx=0.8, tz=0.5, space="latent", s_inf="S", rho=1.0)
+TRAINING = dict(k=PACK["k"], hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
+                lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors=PACK["z_vectors"], seed=0)
+# Where x and z are taken, what they are decomposed as and how Integrate forms y_pred (avi_core.defaults).
+METHOD, PAPER_METHOD = PACK, PAPER
 SEED = 42
 X = dict(note=0, model=460, prompt=860, capture=1320, svd=1720, train=2120, edit=2540, image=2960)
 GREEN, BLUE, PURPLE = ("#232", "#353"), ("#223", "#335"), ("#323", "#535")
@@ -89,7 +88,7 @@ PAPER_SETTINGS = """**Keep** the paper's literal settings: 50 `ddim` steps on `d
 decomposed as noisy VP latents (`space` latent), k = N/2 = 8, z's vectors `tail` (Algorithm 1 as printed), S_inf `S`,
 ρ = 1, Φ 512 wide. On this model the edit barely changes the image (README, Edit quality); digits_bold has the pack's
 defaults, which edit."""
-DIGITS_PAPER_FAMILY = replace(DIGITS_FAMILY, training=dict(TRAINING, k=8, z_vectors="tail"), settings=PAPER_SETTINGS,
+DIGITS_PAPER_FAMILY = replace(DIGITS_FAMILY, training=dict(TRAINING, k=8, z_vectors=PAPER["z_vectors"]), settings=PAPER_SETTINGS,
                               label="tiny digits model, the paper's literal settings", method=PAPER_METHOD)
 
 

@@ -9,6 +9,7 @@ import latent_preview
 from comfy_api.latest import io
 
 from ..avi_core import step_for_timestep_fraction
+from ..avi_core.defaults import PACK
 from .latent_meta import CaptureInfo, model_to_raw, with_capture
 from .model_info import latent_affine, model_kind, sampler_sigmas
 from .ui import CATEGORY, show_text
@@ -75,7 +76,7 @@ class CaptureLatentAtStep(AVINode):
                                tooltip="Sampler (paper: ddim). Inject Latent continues with the same one."),
                 io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="ddim_uniform",
                                tooltip="Noise schedule (paper: ddim_uniform)."),
-                io.Float.Input("timestep_fraction", default=0.6, min=0.0, max=1.0, step=0.01,
+                io.Float.Input("timestep_fraction", default=PACK["tx"], min=0.0, max=1.0, step=0.01,
                                tooltip="Where to stop, as a fraction of T = 1000 timesteps: 0.6 for the original prompt (Tx) and 0.5 "
                                        "for the target (Tz) by default; the paper uses 0.8 and 0.5. The nearest sampler step is used and reported."),
                 io.Int.Input("step", default=-1, min=-1, max=10000,

@@ -5,6 +5,7 @@ from comfy_api.latest import io
 
 from ..avi_core import S_INF_MODES, Z_VECTOR_MODES
 from ..avi_core.checks import RHO_MAX
+from ..avi_core.defaults import PACK
 from ..avi_core.inference import integrate_svd
 from .latent_meta import with_capture
 from .pairs import check_same_source
@@ -13,7 +14,6 @@ from .ui import CATEGORY, show_text
 from .widgets import AVINode
 
 AS_TRAINED = "as trained"
-DEFAULT_RHO = 1.25  # bench/bench_quality.py: the default setting's strength with attribute success >= 0.8
 
 
 def parse_rho_list(text: str) -> list[float]:
@@ -54,13 +54,13 @@ class AVIIntegrate(AVINode):
                 AVIPhi.Input("phi", tooltip="The learned attribute (Train AVI Φ or Load AVI Φ), trained for this latent size."),
                 AVISVD.Input("x", tooltip="SVD of the original-prompt latent at Tx: the image to edit."),
                 AVISVD.Input("z", tooltip="SVD of the target-prompt latent at Tz, same seed as x."),
-                io.Float.Input("rho", default=DEFAULT_RHO, min=0.0, max=RHO_MAX, step=0.01, display_mode=io.NumberDisplay.slider,
+                io.Float.Input("rho", default=PACK["rho"], min=0.0, max=RHO_MAX, step=0.01, display_mode=io.NumberDisplay.slider,
                                tooltip="Edit strength ρ: 0 keeps x, 1 swaps x's last N−k vectors for z's (and with S_inf 'Sx→S' "
                                        "moves the spectrum to Φ's); above 1 extrapolates past z. Paper: 0 to 1."),
                 io.String.Input("rho_list", default="", optional=True,
                                 tooltip="Optional list of ρ values, e.g. '0, 0.25, 0.5, 0.75, 1': returns one latent per value "
                                         "(a strength sweep in one run). Empty uses the rho slider."),
-                io.Combo.Input("s_inf", options=list(S_INF_MODES), default="Sx→S",
+                io.Combo.Input("s_inf", options=list(S_INF_MODES), default=PACK["s_inf"],
                                tooltip="Singular values for y_pred: S (Algorithm 1 line 10, the paper), S+Δs, Sx (x's own; with ρ = 0 "
                                        "this returns x), or Sx→S = Sx + ρ(S − Sx), the spectrum moved with ρ (default; ρ = 0 returns x)."),
                 io.Combo.Input("z_vectors", options=[AS_TRAINED, *Z_VECTOR_MODES], default=AS_TRAINED,

@@ -4,6 +4,7 @@ from comfy_api.latest import io
 
 from ..avi_core.checks import check_latent
 from ..avi_core.conventions import SPACES
+from ..avi_core.defaults import PACK
 from ..avi_core.svd import decompose_float32
 from .latent_meta import CAPTURE_KEY, USE_CAPTURE, CaptureInfo, checksum, raw_to_model, raw_to_vp, read_capture
 from .model_info import latent_affine, model_kind
@@ -81,7 +82,7 @@ class SVDDecompose(AVINode):
                 io.Model.Input("model", optional=True, tooltip="Only for a LATENT without capture metadata: the model that made it."),
                 io.Float.Input("sigma", default=-1.0, min=-1.0, max=10000.0, step=0.001, optional=True,
                                tooltip="Only for a LATENT without capture metadata: its σ. -1 reads σ from the capture."),
-                io.Combo.Input("space", options=list(SPACES), default=SPACES[0], optional=True,
+                io.Combo.Input("space", options=list(SPACES), default=PACK["space"], optional=True,
                                tooltip="What is decomposed: 'x0' = the model's clean prediction at the captured step (the edit is "
                                        "carried back with the step's own noise; measured to edit), 'latent' = the noisy latent, VP-"
                                        "normalised (the paper's literal reading). x, z and Φ must share it."),
@@ -93,7 +94,7 @@ class SVDDecompose(AVINode):
         )
 
     @classmethod
-    def execute(cls, latent, model=None, sigma=-1.0, space=SPACES[0]) -> io.NodeOutput:
+    def execute(cls, latent, model=None, sigma=-1.0, space=PACK["space"]) -> io.NodeOutput:
         info = resolve_capture(latent, model, sigma)
         matrix, x_model = decomposed_matrix(latent["samples"].float().cpu(), info, space)
         check_latent("latent", matrix)

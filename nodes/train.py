@@ -4,6 +4,7 @@ import comfy.utils
 from comfy_api.latest import io
 
 from ..avi_core import PHI_PRESETS, Z_VECTOR_MODES, AttributePhi, CapturedPairs, LossWeights, PhiInfo, TrainSettings, train_phi
+from ..avi_core.defaults import PACK
 from ..avi_core.phi_file import check_phi_size
 from .pairs import check_one_trajectory, check_same_source
 from .types import AVIPhi, AVISVD, CapturedSVD, require_svd
@@ -75,7 +76,7 @@ class TrainAVIPhi(AVINode):
             inputs=[
                 AVISVD.Input("x", tooltip="SVD of the original-prompt latent at Tx (default 0.8·T)."),
                 AVISVD.Input("z", tooltip="SVD of the target-prompt latent at Tz = Tx + Δτ (default 0.5·T), same seed."),
-                io.Int.Input("k", default=1, min=0, max=4096,
+                io.Int.Input("k", default=PACK["k"], min=0, max=4096,
                              tooltip="Singular vectors kept from x (1 <= k < N); 0 means N/2, the paper's (32 at 512 px). Default 1: "
                                      "with z_vectors 'aligned' ρ then moves every pair but the strongest toward z's."),
                 io.Int.Input("hidden", default=PHI_PRESETS["paper"], min=8, max=16384, step=8,
@@ -92,7 +93,7 @@ class TrainAVIPhi(AVINode):
                 io.Float.Input("lambda_3", default=10.0, min=0.0, max=1000.0, step=0.1, tooltip="Weight of L3 = ‖S − Sz‖² (paper: 10)."),
                 io.Float.Input("lambda_4", default=10.0, min=0.0, max=1000.0, step=0.1, tooltip="Weight of L4 = ‖S + Δs − Sx‖² (paper: 10)."),
                 io.Float.Input("rho", default=1.0, min=0.0, max=1.0, step=0.01, tooltip="ρ used while training (paper: 1)."),
-                io.Combo.Input("z_vectors", options=list(Z_VECTOR_MODES), default="aligned",
+                io.Combo.Input("z_vectors", options=list(Z_VECTOR_MODES), default=PACK["z_vectors"],
                                tooltip="Which of z's singular vectors enter Û, V̂: 'tail' reverses all of z's vectors and takes the first N−k "
                                        "(Algorithm 1 as printed, the paper); 'head' takes z's top N−k in reverse order (a reading of "
                                        "section 3.2.1); 'aligned' takes z's vectors k..N in their own places (default)."),
