@@ -93,13 +93,14 @@ DIGITS_PAPER_FAMILY = replace(DIGITS_FAMILY, training=dict(TRAINING, k=8, z_vect
 
 
 def prompts_and_model(b: WorkflowBuilder, original: str, target: str, batch: int = 1, seed: int = SEED,
-                      family: Family = SD21_FAMILY):
-    """Loader, shared seed, empty latent and the three prompts; returns the nodes in a dict."""
+                      family: Family = SD21_FAMILY, empty: bool = True):
+    """Loader, shared seed, empty latent (unless the captures start from an image) and the three prompts; the nodes in a dict."""
     n = {"family": family}
     properties = {"models": list(family.models)} if family.models else None
     n["ckpt"] = b.add("CheckpointLoaderSimple", (X["model"], 0), {"ckpt_name": family.ckpt}, properties=properties)
     n["seed"] = b.add("PrimitiveInt", (X["model"], 160), {"value": seed}, title="seed (both captures)", color=GREEN)
-    n["empty"] = b.add("EmptyLatentImage", (X["model"], 300), {"width": family.size, "height": family.size, "batch_size": batch})
+    if empty:
+        n["empty"] = b.add("EmptyLatentImage", (X["model"], 300), {"width": family.size, "height": family.size, "batch_size": batch})
     n["original"] = b.add("CLIPTextEncode", (X["prompt"], 0), {"text": original}, title="Original prompt", size=[420, 150], color=GREEN)
     n["target"] = b.add("CLIPTextEncode", (X["prompt"], 190), {"text": target}, title="Target prompt", size=[420, 150], color=GREEN)
     n["negative"] = b.add("CLIPTextEncode", (X["prompt"], 380), {"text": family.negative}, title="Negative prompt", size=[420, 120])
@@ -110,7 +111,7 @@ def prompts_and_model(b: WorkflowBuilder, original: str, target: str, batch: int
 
 
 def captures(b: WorkflowBuilder, n: dict) -> None:
-    """x (original prompt, Tx) and z (target prompt, Tz) from the same seed, and their SVDs."""
+    """x (original prompt, Tx) and z (target prompt, Tz) from the same seed (or n["start"], an inverted image), and their SVDs."""
     method = n["family"].method
     for name, prompt, fraction, y in (("capture_x", "original", method["tx"], 0), ("capture_z", "target", method["tz"], 340)):
         label = f"x: original at {fraction:g}·T" if name == "capture_x" else f"z: target at {fraction:g}·T"
@@ -120,7 +121,7 @@ def captures(b: WorkflowBuilder, n: dict) -> None:
         b.connect(n["ckpt"], "MODEL", n[name], "model")
         b.connect(n[prompt], 0, n[name], "positive")
         b.connect(n["negative"], 0, n[name], "negative")
-        b.connect(n["empty"], 0, n[name], "latent_image")
+        b.connect(n.get("start", n.get("empty")), 0, n[name], "latent_image")
         b.connect(n["seed"], 0, n[name], "seed")
     space = {"space": method["space"]}
     n["svd_x"] = b.add("AVISVDDecompose", (X["svd"], 0), space, title="SVD Decompose x", color=BLUE)
@@ -300,6 +301,8 @@ def version() -> str:
 
 def build_all(object_info: dict) -> dict:
     """{file name: workflow dict} for every example workflow."""
+    from devkit.build_workflows_real import build_composed, build_real_image
+
     out = {f"{name}.json": build_attribute(object_info, name, *spec) for name, spec in ATTRIBUTES.items()}
     out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_FAMILY) for name, spec in DIGITS.items()})
     out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_PAPER_FAMILY)
@@ -307,6 +310,8 @@ def build_all(object_info: dict) -> dict:
     out[f"{SWEEP[0]}.json"] = build_sweep(object_info)
     out[f"{DIGITS_SWEEP[0]}.json"] = build_sweep(object_info, DIGITS_SWEEP, DIGITS_FAMILY)
     out["sd21_reuse_phi.json"] = build_reuse(object_info)
+    out.update(build_real_image(object_info))
+    out.update(build_composed(object_info))
     return out
 
 

@@ -24,6 +24,23 @@ from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 TINY_NAME = "avi-demo-tiny-sd2.safetensors"
 DIGITS_MODEL = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
 DIGITS_NAME = os.path.basename(DIGITS_MODEL)
+INPUTS_DIR = os.path.join(REPO_ROOT, "workflows", "inputs")  # the example images Load Image opens in the *_real_image workflows
+
+
+def example_inputs() -> dict:
+    """{file name: path} of the images the workflows' Load Image nodes name: the pack's, and ComfyUI's own example.png."""
+    images = {name: os.path.join(INPUTS_DIR, name) for name in sorted(os.listdir(INPUTS_DIR))}
+    comfy_example = os.path.join(comfy_host.default_comfy_dir(), "input", "example.png")  # every ComfyUI ships it in input/
+    if os.path.isfile(comfy_example):
+        images["example.png"] = comfy_example
+    return images
+
+
+def place_inputs(input_dir: str) -> None:
+    """Copy the example images into input_dir (a copy: Load Image's upload may overwrite a file of that name)."""
+    os.makedirs(input_dir, exist_ok=True)
+    for name, path in example_inputs().items():
+        shutil.copyfile(path, os.path.join(input_dir, name))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -143,6 +160,8 @@ def main(argv=None) -> int:
     print(f"Booting ComfyUI ({'CPU' if cpu else 'CUDA'}) in {base} ...", flush=True)
     host = comfy_host.boot(base, pack_dir=REPO_ROOT, cpu=cpu)
     name = place_checkpoint(base, args.checkpoint, args.workflow)
+    import folder_paths
+    place_inputs(folder_paths.get_input_directory())
     prompt = with_checkpoint(workflow_api.ui_to_api(workflow, host.object_info()), name)
     printer = ProgressPrinter(prompt)
     host.server.listeners.append(printer.message)
@@ -150,7 +169,6 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     with host.progress_events(on_event=printer.progress):
         result = host.run(prompt)
-    import folder_paths
     images = copy_images(result, os.path.abspath(args.out), folder_paths.get_output_directory())
     print(f"Done in {time.perf_counter() - start:.1f} s. Images:")
     for path in images:

@@ -77,10 +77,11 @@ class ComfyServer:
     """Context manager: prepare base_dir, run main.py on 127.0.0.1 (a free port unless given), stop on exit."""
 
     def __init__(self, base_dir, custom_nodes=None, models=None, extra_args=(),
-                 python=sys.executable, host_dir=HOST_DIR, start_timeout=120.0, port=None, cpu=True):
+                 python=sys.executable, host_dir=HOST_DIR, start_timeout=120.0, port=None, cpu=True, inputs=None):
         self.base_dir = os.path.abspath(os.fspath(base_dir))
         self.custom_nodes = dict(custom_nodes or {})
         self.models = dict(models or {})
+        self.inputs = dict(inputs or {})  # {file name in input/: bytes}
         self.extra_args = list(extra_args)
         self.python = python
         self.host_dir = host_dir
@@ -104,6 +105,8 @@ class ComfyServer:
             _place(os.path.join(self.base_dir, "custom_nodes", name), path)
         for rel, source in self.models.items():
             _place(os.path.join(self.base_dir, "models", *rel.split("/")), source)
+        for name, data in self.inputs.items():
+            _place(os.path.join(self.base_dir, "input", name), data)
 
     def command(self) -> list:
         return [self.python, "main.py", *(["--cpu"] if self.cpu else []), "--listen", "127.0.0.1", "--port", str(self.port),

@@ -108,6 +108,8 @@ class WorkflowBuilder:
                 widgets_values.append(value)
                 if has_control_widget(name, io_type, options):
                     widgets_values.append(CONTROL_AFTER_GENERATE)
+                if options.get("image_upload"):  # the frontend's upload button serialises as "image" after the file name
+                    widgets_values.append("image")
             if not widget or name in node.links_in:
                 entry = {"name": name, "type": io_type, "link": node.links_in.get(name)}
                 if widget:

@@ -5,8 +5,9 @@ from .files import LoadAVIPhi, SaveAVIPhi
 from .grid import AVIImageGrid
 from .inject import InjectLatent
 from .integrate import AVIIntegrate
+from .invert import InvertLatent
 from .svd import SVDDecompose
 from .train import TrainAVIPhi
 
 NODES = [CaptureLatentAtStep, SVDDecompose, TrainAVIPhi, AVIIntegrate, InjectLatent, SaveAVIPhi, LoadAVIPhi,
-         ScaleSingularValue, SubspaceDistance, AVIImageGrid]
+         ScaleSingularValue, SubspaceDistance, AVIImageGrid, InvertLatent]

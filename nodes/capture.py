@@ -10,6 +10,7 @@ from comfy_api.latest import io
 
 from ..avi_core import step_for_timestep_fraction
 from ..avi_core.defaults import PACK
+from .invert import INVERSION_KEY, check_inversion_fits, read_inversion
 from .latent_meta import CaptureInfo, model_to_raw, with_capture
 from .model_info import latent_affine, model_kind, sampler_sigmas
 from .ui import CATEGORY, show_text
@@ -28,10 +29,24 @@ def choose_step(model, sigmas: torch.Tensor, fraction: float, step: int):
     return choice.step, choice.timestep, fraction
 
 
-def sample_to_step(model, latent_image: dict, seed, steps, cfg, sampler_name, scheduler, positive, negative, step):
-    """Run the sampler through `step` and return (x, x0) there: sampler state and clean prediction, model space."""
+def cfg_note(inverted_cfg: float, cfg: float):
+    """A note when the capture samples at another cfg than the inversion ran at (the image then drifts), else None."""
+    if abs(inverted_cfg - cfg) < 1e-6:
+        return None
+    return (f"note: the latent was inverted at cfg {inverted_cfg:g} and is sampled at cfg {cfg:g}, so the unedited result drifts "
+            f"from the image; invert at cfg {cfg:g} (with refine) to keep it closer")
+
+
+def sample_to_step(model, latent_image: dict, seed, steps, cfg, sampler_name, scheduler, positive, negative, step, inverted=False):
+    """Run the sampler through `step` and return (x, x0) there: sampler state and clean prediction, model space.
+
+    inverted: latent_image holds Invert Latent's noise, which replaces the seed's (on an empty latent).
+    """
     latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
-    noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
+    if inverted:
+        noise, latent = latent.float().cpu(), torch.zeros_like(latent)
+    else:
+        noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
     seen = {}
     preview = latent_preview.prepare_callback(model, step + 1)
 
@@ -67,7 +82,8 @@ class CaptureLatentAtStep(AVINode):
                 io.Model.Input("model", tooltip="The diffusion model (SD2.1 in the paper)."),
                 io.Conditioning.Input("positive", tooltip="The prompt of this trajectory: the original prompt for x, the target prompt for z."),
                 io.Conditioning.Input("negative", tooltip="The negative prompt."),
-                io.Latent.Input("latent_image", tooltip="The starting latent, usually Empty Latent Image (its size fixes the Φ size)."),
+                io.Latent.Input("latent_image", tooltip="The starting latent: Empty Latent Image (its size fixes the Φ size), or Invert "
+                                                        "Latent's output to edit a real image (the capture then starts from it, not the seed)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed. Use the same seed for the original and the target capture."),
                 io.Int.Input("steps", default=50, min=1, max=10000, tooltip="Total sampling steps of the trajectory (paper: 50)."),
@@ -95,16 +111,20 @@ class CaptureLatentAtStep(AVINode):
     def execute(cls, model, positive, negative, latent_image, seed, steps, cfg, sampler_name, scheduler, timestep_fraction, step) -> io.NodeOutput:
         kind = model_kind(model)
         sigmas = sampler_sigmas(model, steps, sampler_name, scheduler)
+        inversion = read_inversion(latent_image)
+        if inversion is not None:
+            check_inversion_fits(inversion, model, steps, sampler_name, scheduler, sigmas)
         step, timestep, fraction = choose_step(model, sigmas, timestep_fraction, step)
         sigma = float(sigmas[step])
         if kind == "flow" and sigma >= 1.0:
             raise ValueError("a flow model's first step (σ = 1) holds no image yet; capture at a later step")
-        x, x0 = sample_to_step(model, latent_image, seed, steps, cfg, sampler_name, scheduler, positive, negative, step)
+        x, x0 = sample_to_step(model, latent_image, seed, steps, cfg, sampler_name, scheduler, positive, negative, step,
+                               inverted=inversion is not None)
         scale, shift, fmt = latent_affine(model, x.shape[1])
         info = CaptureInfo(sigma, step, steps, timestep, fraction, sampler_name, scheduler, seed, cfg, kind, fmt,
-                           scale, shift, tuple(sigmas.tolist()), x0, ())
+                           scale, shift, tuple(sigmas.tolist()), x0, (), inversion.start_label() if inversion else "")
         raw = model_to_raw(x, info).to(comfy.model_management.intermediate_device())
-        out = with_capture(latent_image, raw, info)
-        warning = info.far_from_fraction()
-        show_text(cls.hidden.unique_id, f"captured at {info.describe()}" + (f"\n{warning}" if warning else ""))
+        out = with_capture({k: v for k, v in latent_image.items() if k != INVERSION_KEY}, raw, info)
+        notes = [info.far_from_fraction(), inversion and cfg_note(inversion.cfg, cfg)]
+        show_text(cls.hidden.unique_id, f"captured at {info.describe()}" + "".join(f"\n{n}" for n in notes if n))
         return io.NodeOutput(out, step)

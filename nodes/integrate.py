@@ -1,5 +1,6 @@
 """AVI Integrate (ρ): apply a learned attribute to a captured pair, for one ρ or a sweep of them."""
 import re
+from dataclasses import replace
 
 from comfy_api.latest import io
 
@@ -69,7 +70,8 @@ class AVIIntegrate(AVINode):
             outputs=[
                 io.Latent.Output("y_pred", display_name="y_pred",
                                  tooltip="The edited latent at x's captured step (a batch of len(ρ list) × batch size for a sweep, ρ-major), "
-                                         "with x's capture metadata."),
+                                         "with x's capture metadata and, for x0 edits, the edited x0: SVD Decompose it and Integrate "
+                                         "again to add a second attribute."),
                 io.String.Output("rho_labels", display_name="rho_labels",
                                  tooltip="One label per ρ ('ρ = 0.5, ...'), for AVI Image Grid's column captions."),
             ],
@@ -89,4 +91,6 @@ class AVIIntegrate(AVINode):
         raw = x.to_raw(y.flatten(0, 1))
         show_text(cls.hidden.unique_id, f"ρ = {', '.join(f'{r:g}' for r in rhos)}; {raw.shape[0]} latent(s) at {x.info.describe()}")
         labels = ", ".join(f"ρ = {r:g}" for r in rhos)
-        return io.NodeOutput(with_capture({"samples": raw}, raw, x.info, keep_x0=False), labels)
+        # An edit of x0 predictions records the edited x0, so a second AVI Integrate can stack another attribute on it.
+        info = replace(x.info, x0=y.flatten(0, 1).float().cpu() if x.space == "x0" else None)
+        return io.NodeOutput(with_capture({"samples": raw}, raw, info), labels)

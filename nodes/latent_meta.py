@@ -40,6 +40,7 @@ class CaptureInfo:
     sigmas: tuple
     x0: Optional[torch.Tensor]
     checksum: tuple
+    start: str = ""  # "" = the seed's noise; else the inverted latent the capture started from
 
     @property
     def reached_fraction(self) -> float:
@@ -48,8 +49,9 @@ class CaptureInfo:
 
     def describe(self) -> str:
         """One line for people: step, the timestep and fraction of T actually reached, σ, sampler."""
+        origin = "from an inverted latent" if self.start else f"seed {self.seed}"
         return (f"step {self.step} of {self.steps} (t = {self.timestep:g} ≈ {self.reached_fraction:.2f}·T, σ = {self.sigma:.4g}), "
-                f"{self.sampler}/{self.scheduler}, seed {self.seed}")
+                f"{self.sampler}/{self.scheduler}, {origin}")
 
     def far_from_fraction(self, tolerance: float = 0.05):
         """A warning when the step nearest the fraction asked for is far from it (few steps), else None."""

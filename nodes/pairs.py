@@ -13,7 +13,10 @@ def check_same_source(x: CapturedSVD, z: CapturedSVD) -> None:
     if xi.model_kind != zi.model_kind or xi.latent_format != zi.latent_format:
         raise ValueError(f"x and z must come from the same model; got x from a {xi.model_kind} {xi.latent_format} model "
                          f"and z from a {zi.model_kind} {zi.latent_format} model")
-    if xi.step >= 0 and zi.step >= 0 and xi.seed != zi.seed:
+    if xi.start != zi.start:
+        raise ValueError(f"x and z must start from the same noise (AVI pairs share it); got x from "
+                         f"{xi.start or f'seed {xi.seed}'} and z from {zi.start or f'seed {zi.seed}'}")
+    if xi.step >= 0 and zi.step >= 0 and not xi.start and xi.seed != zi.seed:
         raise ValueError(f"x and z must be captured with the same seed (AVI pairs share their noise); got seeds {xi.seed} and {zi.seed}")
 
 

@@ -12,6 +12,7 @@ PACK_NODES = {
     "AVIScaleSingularValue": "Scale Singular Value",
     "AVISubspaceDistance": "Subspace Distance",
     "AVIImageGrid": "AVI Image Grid",
+    "AVIInvertLatent": "Invert Latent (DDIM)",
 }
 
 SMALL_TRAINING = dict(k=0, hidden=64, epochs=2, samples_per_pair=60, batch_size=32, learning_rate=0.001,
@@ -29,12 +30,20 @@ def base_nodes(ckpt: str, original: str, target: str, size: int, batch: int = 1,
     }
 
 
-def capture(prompt_node: str, fraction: float, *, seed=1, steps=20, cfg=7.5, sampler="ddim", scheduler="ddim_uniform", step=-1) -> dict:
-    """An AVICaptureLatent node on the given prompt."""
+def capture(prompt_node: str, fraction: float, *, seed=1, steps=20, cfg=7.5, sampler="ddim", scheduler="ddim_uniform", step=-1,
+            start=("empty", 0)) -> dict:
+    """An AVICaptureLatent node on the given prompt (start: its latent_image, an empty latent or an inverted one)."""
     return {"class_type": "AVICaptureLatent", "inputs": {
-        "model": ["ckpt", 0], "positive": [prompt_node, 0], "negative": ["negative", 0], "latent_image": ["empty", 0],
+        "model": ["ckpt", 0], "positive": [prompt_node, 0], "negative": ["negative", 0], "latent_image": list(start),
         "seed": seed, "steps": steps, "cfg": cfg, "sampler_name": sampler, "scheduler": scheduler,
         "timestep_fraction": fraction, "step": step}}
+
+
+def invert(latent, *, steps=20, cfg=7.5, sampler="ddim", scheduler="ddim_uniform", refine=2, positive="original") -> dict:
+    """AVIInvertLatent of a LATENT along the given schedule."""
+    return {"class_type": "AVIInvertLatent", "inputs": {
+        "model": ["ckpt", 0], "positive": [positive, 0], "negative": ["negative", 0], "latent": latent, "steps": steps,
+        "cfg": cfg, "sampler_name": sampler, "scheduler": scheduler, "refine": refine}}
 
 
 def ksampler(*, seed=1, steps=20, cfg=7.5, sampler="ddim", scheduler="ddim_uniform") -> dict:
@@ -62,12 +71,12 @@ def inject(latent, *, cfg=7.5, sampler="from capture", scheduler="from capture",
 
 def edit_prompt(ckpt: str, *, original="a photo of a male person", target="a photo of a young male person", size=128,
                 batch=1, seed=1, steps=20, sampler="ddim", scheduler="ddim_uniform", tx=0.8, tz=0.5, rho=1.0, rho_list="",
-                s_inf="S", training=None, phi_from=None, width=None, space=None) -> dict:
+                s_inf="S", training=None, phi_from=None, width=None, space=None, start=("empty", 0)) -> dict:
     """The whole edit graph: captures, SVDs, training (or a given Φ source), integrate, inject, decode, previews.
 
     Also finishes x unedited ("unedited_*") so tests can compare with the edit.
     """
-    run = dict(seed=seed, steps=steps, sampler=sampler, scheduler=scheduler)
+    run = dict(seed=seed, steps=steps, sampler=sampler, scheduler=scheduler, start=start)
     p = base_nodes(ckpt, original, target, size, batch, width)
     p["capture_x"] = capture("original", tx, **run)
     p["capture_z"] = capture("target", tz, **run)

@@ -21,6 +21,14 @@ NAMES = sorted(f[:-5] for f in os.listdir(WORKFLOW_DIR) if f.endswith(".json"))
 STITCH_GAP = 16
 
 
+def place_inputs() -> list:
+    """The images the workflows' Load Image nodes name in the host's input folder, as make run places them; their names."""
+    import folder_paths
+    from devkit.demo import example_inputs, place_inputs as place_examples
+    place_examples(folder_paths.get_input_directory())
+    return list(example_inputs())
+
+
 def size_of(name: str) -> int:
     return 128 if name.startswith("digits_") else 512
 
@@ -43,6 +51,7 @@ def run_workflow(host, tiny_ckpt, digits_ckpt):
         if name not in runs:
             if name == "sd21_reuse_phi":
                 run("sd21_young")  # saves models/avi/young.safetensors
+            place_inputs()
             workflow = load(name)
             prompt = ui_to_api(workflow, host.object_info())  # fresh: Load AVI Φ lists what earlier runs saved
             loaders = [n for n in prompt.values() if n["class_type"] == "CheckpointLoaderSimple"]
@@ -90,6 +99,8 @@ def test_shipped_workflows_pass_the_checker_with_their_declared_models(host):
             assert declared == ["v2-1_512-ema-pruned.safetensors"], name
             add_option(info, "CheckpointLoaderSimple", "ckpt_name", declared[0])  # as if the user downloaded it
         add_option(info, "AVILoadPhi", "phi_name", "young.safetensors")  # sd21_young saves it
+        for image in place_inputs():
+            add_option(info, "LoadImage", "image", image)
         assert check_workflow(workflow, info) == [], name
 
 
@@ -112,15 +123,25 @@ def test_attribute_workflow_runs_and_saves_its_images_and_phi(host, run_workflow
         padding = nodes_of(workflow, "AVIImageGrid")[0]["widgets_values"][1]
         assert grid.size[0] == len(rhos) * SIZE + (len(rhos) - 1) * padding, rhos
         assert grid.size[1] > SIZE, "one row and a caption strip"
+    if "side_by_side" in saves and "original" not in saves:  # upload | unedited | edited, or original | first | both
+        row, = saved_images(host, result, saves["side_by_side"])
+        edited, = saved_images(host, result, saves["edited"])
+        assert row.size == (3 * SIZE + 2 * STITCH_GAP, SIZE) and edited.size == (SIZE, SIZE)
+        cells = [torch.tensor(list(row.crop((i * (SIZE + STITCH_GAP), 0, i * (SIZE + STITCH_GAP) + SIZE, SIZE)).getdata()),
+                              dtype=torch.float32) / 255 for i in range(3)]
+        assert not torch.equal(cells[1], cells[2]), "the edit changes the image"
+        if name == "digits_real_image":  # the inversion gives the upload back up to the VAE's own loss (measured: 0.132)
+            assert float((cells[0] - cells[1]).pow(2).mean().sqrt()) < 0.15
     import folder_paths
     from avi_core import load_phi
-    save_phi, = nodes_of(workflow, "AVISavePhi")
-    saved_as, = result.ui["outputs"][str(save_phi["id"])]["text"]
-    assert saved_as.startswith(save_phi["widgets_values"][0]) and saved_as.endswith(".safetensors")
-    phi = load_phi(os.path.join(folder_paths.get_folder_paths("avi")[0], saved_as))
-    k, hidden = nodes_of(workflow, "AVITrainPhi")[0]["widgets_values"][:2]
-    assert (phi.info.k, phi.info.hidden, phi.info.height, phi.info.width) == (k, hidden, SIZE // 8, SIZE // 8)
-    assert phi.info.note == save_phi["widgets_values"][2], "the note says which prompts taught it"
+    trains = nodes_of(workflow, "AVITrainPhi")
+    for save_phi, train in zip(nodes_of(workflow, "AVISavePhi"), trains):
+        saved_as, = result.ui["outputs"][str(save_phi["id"])]["text"]
+        assert saved_as.startswith(save_phi["widgets_values"][0]) and saved_as.endswith(".safetensors")
+        phi = load_phi(os.path.join(folder_paths.get_folder_paths("avi")[0], saved_as))
+        k, hidden = train["widgets_values"][:2]
+        assert (phi.info.k, phi.info.hidden, phi.info.height, phi.info.width) == (k, hidden, SIZE // 8, SIZE // 8)
+        assert phi.info.note == save_phi["widgets_values"][2], "the note says which prompts taught it"
 
 def test_reuse_workflow_applies_the_saved_phi_to_a_batch_of_new_seeds(host, run_workflow):
     workflow, prompt, result = run_workflow("sd21_reuse_phi")
