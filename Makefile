@@ -32,9 +32,11 @@ env: $(VENV)/.installed $(HOST)/comfyui_version.py browser-deps cli
 tiny-model: $(VENV)/.installed $(HOST)/comfyui_version.py
 	$(PY) devkit/train_tiny_digits.py
 
-# The edit-quality benchmark on the tiny digits model (AVI against baselines; bench/results/).
+# The edit-quality benchmarks on the tiny digits model (AVI against baselines; real images and two
+# attributes; bench/results/).
 bench: $(VENV)/.installed $(HOST)/comfyui_version.py
 	$(PY) bench/bench_quality.py
+	$(PY) bench/bench_real.py
 
 # Without an NVIDIA driver, torch's CPU build (PyPI's Linux wheel bundles CUDA, several GB);
 # if that index cannot be reached, pip takes torch from the default index below. TORCH_INDEX= skips this.

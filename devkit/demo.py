@@ -11,6 +11,7 @@ SD2 model instead: the graph runs end to end, the images are noise. `make run` c
 import argparse
 import json
 import os
+import pathlib
 import shutil
 import sys
 import time
@@ -34,6 +35,11 @@ def example_inputs() -> dict:
     if os.path.isfile(comfy_example):
         images["example.png"] = comfy_example
     return images
+
+
+def example_input_bytes() -> dict:
+    """{file name: contents} of example_inputs(), for a server's input folder (copies: an upload may replace a file)."""
+    return {name: pathlib.Path(path).read_bytes() for name, path in example_inputs().items()}
 
 
 def place_inputs(input_dir: str) -> None:

@@ -15,6 +15,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from devkit import browser  # noqa: E402
+from devkit.demo import example_input_bytes  # noqa: E402
 from devkit.server import ComfyServer  # noqa: E402
 
 WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
@@ -23,6 +24,8 @@ THUMBNAIL_WIDTH = 768
 # Empty stand-ins so the loaders show the workflows' own file names instead of a missing model.
 MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "checkpoints/tiny_digits_sd2.safetensors": b"",
           "avi/young.safetensors": b""}
+
+
 
 # Bounds of every node and group, then litegraph's own fit (DragAndScale.fitToBounds).
 FIT_JS = """() => {
@@ -66,7 +69,7 @@ def main(argv=None) -> int:
         names = [n for n in names if n == args.only]
     os.makedirs(os.path.dirname(README_SHOT[1]), exist_ok=True)
     with tempfile.TemporaryDirectory() as base, \
-            ComfyServer(base, custom_nodes={"avi-latent-svd": REPO_ROOT}, models=MODELS) as server, \
+            ComfyServer(base, custom_nodes={"avi-latent-svd": REPO_ROOT}, models=MODELS, inputs=example_input_bytes()) as server, \
             browser.chromium() as chromium:
         page = browser.open_frontend(chromium, server)
         for name in names:

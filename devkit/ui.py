@@ -11,7 +11,6 @@ AVI_CHECKPOINT) adds an SD2.1 checkpoint for the sd21_* workflows. `make ui` cal
 """
 import argparse
 import os
-import pathlib
 import signal
 import sys
 import time
@@ -19,7 +18,7 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from devkit.demo import DIGITS_MODEL, DIGITS_NAME, example_inputs  # noqa: E402
+from devkit.demo import DIGITS_MODEL, DIGITS_NAME, example_input_bytes  # noqa: E402
 from devkit.server import ComfyServer, ServerError  # noqa: E402
 
 PACK_NAME = "avi-latent-svd"
@@ -72,8 +71,7 @@ def serve(args) -> int:
     else:
         print(f"No checkpoint given: offering {DIGITS_NAME}, the pack's trained tiny digits model (open the digits_bold template).")
     custom_nodes = {PACK_NAME: REPO_ROOT, "avi-devkit-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
-    inputs = {name: pathlib.Path(path).read_bytes() for name, path in example_inputs().items()}  # copies: an upload may replace them
-    server = ComfyServer(base, custom_nodes=custom_nodes, models=models, port=args.port, cpu=cpu, inputs=inputs)
+    server = ComfyServer(base, custom_nodes=custom_nodes, models=models, port=args.port, cpu=cpu, inputs=example_input_bytes())
     print(f"Starting ComfyUI ({'CPU' if cpu else 'CUDA'}) with the pack; log: {server.log_path}", flush=True)
     try:
         with server:

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from devkit import browser
+from devkit.demo import example_input_bytes
 from devkit.server import REPO_ROOT, ComfyServer
 
 PACK_NAME = "avi-latent-svd"
@@ -42,20 +43,12 @@ def placeholder_models(paths) -> dict:
     return models
 
 
-def example_images() -> dict:
-    """The images the workflows' Load Image nodes name, as make ui places them."""
-    import pathlib
-
-    from devkit.demo import example_inputs
-    return {name: pathlib.Path(path).read_bytes() for name, path in example_inputs().items()}
-
-
 @pytest.fixture(scope="package")
 def comfy_server(tmp_path_factory):
     """ComfyUI with the pack under custom_nodes/avi-latent-svd and the models the workflows name."""
     models = {f"checkpoints/{STOCK_CHECKPOINT}": b"", **placeholder_models(pack_workflows())}
     base = tmp_path_factory.mktemp("comfy_frontend")
-    with ComfyServer(base, custom_nodes={PACK_NAME: REPO_ROOT}, models=models, inputs=example_images()) as server:
+    with ComfyServer(base, custom_nodes={PACK_NAME: REPO_ROOT}, models=models, inputs=example_input_bytes()) as server:
         yield server
 
 
