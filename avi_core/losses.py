@@ -24,9 +24,10 @@ class LossWeights:
             check_positive_float(f"weight {name}", value, allow_zero=True)
 
 
-def squared_frobenius(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """‖a - b‖²_F per sample (summed over every dimension but the first), batch-averaged."""
-    return (a - b).square().flatten(1).sum(1).mean()
+def squared_frobenius(a: torch.Tensor, b: torch.Tensor, sample_weights: torch.Tensor = None) -> torch.Tensor:
+    """‖a - b‖²_F per sample (summed over every dimension but the first), batch-averaged (or weighted: Σ w_i·L_i)."""
+    per_sample = (a - b).square().flatten(1).sum(1)
+    return per_sample.mean() if sample_weights is None else (per_sample * sample_weights).sum()
 
 
 def loss_target(y_hat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -49,13 +50,15 @@ def loss_singular_original(S: torch.Tensor, delta_s: torch.Tensor, Sx: torch.Ten
     return squared_frobenius(S + delta_s, Sx)
 
 
-def weighted_terms(y_hat, y_tilde, x, z, S, delta_s, Sx, Sz, weights: LossWeights) -> dict[str, torch.Tensor]:
-    """l1..l4 and total = Σ λi·Li (L_AVI), unchecked, for the training loop."""
+def weighted_terms(y_hat, y_tilde, x, z, S, delta_s, Sx, Sz, weights: LossWeights, sample_weights=None) -> dict[str, torch.Tensor]:
+    """l1..l4 and total = Σ λi·Li (L_AVI), unchecked, for the training loop (sample_weights: a batch of distinct rows
+    standing for repeated samples, w_i = their share of the batch)."""
+    w = sample_weights
     terms = {
-        "l1": loss_target(y_hat, z),
-        "l2": loss_original(y_tilde, x),
-        "l3": loss_singular_target(S, Sz),
-        "l4": loss_singular_original(S, delta_s, Sx),
+        "l1": squared_frobenius(y_hat, z, w),
+        "l2": squared_frobenius(y_tilde, x, w),
+        "l3": squared_frobenius(S, Sz, w),
+        "l4": squared_frobenius(S + delta_s, Sx, w),
     }
     terms["total"] = sum(getattr(weights, name) * value for name, value in terms.items())
     return terms

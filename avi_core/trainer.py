@@ -68,13 +68,20 @@ class TrainingSet:
     V_hat: torch.Tensor
     Sx: torch.Tensor
     Sz: torch.Tensor
+    source: Optional[torch.Tensor] = None  # [samples]: the stored row of each sample, when identical samples share one
 
     def __len__(self) -> int:
-        return self.x.shape[0]
+        return self.x.shape[0] if self.source is None else self.source.numel()
 
-    def batch(self, idx: torch.Tensor) -> "TrainingSet":
-        """The samples at idx."""
-        return TrainingSet(*(t[idx] for t in (self.x, self.z, self.U_hat, self.V_hat, self.Sx, self.Sz)))
+    def rows(self, rows: torch.Tensor) -> "TrainingSet":
+        return TrainingSet(*(t[rows] for t in (self.x, self.z, self.U_hat, self.V_hat, self.Sx, self.Sz)))
+
+    def batch(self, idx: torch.Tensor) -> tuple["TrainingSet", Optional[torch.Tensor]]:
+        """The samples at idx, and None; or, with shared rows, each distinct row once and its share of the batch."""
+        if self.source is None:
+            return self.rows(idx), None
+        rows, counts = torch.unique(self.source[idx], return_counts=True)
+        return self.rows(rows), counts.to(self.x.dtype) / idx.numel()
 
 
 @dataclass
@@ -115,13 +122,14 @@ def build_training_set(x: torch.Tensor, z: torch.Tensor, settings: TrainSettings
     return TrainingSet(x, z, *(torch.cat(part) for part in zip(*parts)))
 
 
-def step_losses(phi: SingularValuePredictor, data: TrainingSet, weights: LossWeights) -> dict[str, torch.Tensor]:
-    """L_AVI of a batch: Φ(x) → S, Δs; ŷ = Û S V̂; ỹ = Ũ (S+Δs) Ṽ (Algorithm 1 lines 3, 10-13)."""
+def step_losses(phi: SingularValuePredictor, batch: tuple, weights: LossWeights) -> dict[str, torch.Tensor]:
+    """L_AVI of a batch (TrainingSet.batch): Φ(x) → S, Δs; ŷ = Û S V̂; ỹ = Ũ (S+Δs) Ṽ (Algorithm 1 lines 3, 10-13)."""
+    data, sample_weights = batch
     S, delta_s = phi(data.x.flatten(-2))
     y_hat = compose(data.U_hat, S, data.V_hat)
     U_tilde, V_tilde = reverse_order(data.U_hat, data.V_hat)
     y_tilde = compose(U_tilde, S + delta_s, V_tilde)
-    return weighted_terms(y_hat, y_tilde, data.x, data.z, S, delta_s, data.Sx, data.Sz, weights)
+    return weighted_terms(y_hat, y_tilde, data.x, data.z, S, delta_s, data.Sx, data.Sz, weights, sample_weights)
 
 
 @torch.no_grad()
@@ -149,8 +157,27 @@ def train_phi(
         return train_with_autograd(pairs, settings, progress, should_stop, device)
 
 
-def train_with_autograd(pairs, settings, progress, should_stop, device) -> TrainResult:
-    """train_phi's body, run with autograd enabled."""
+def noiseless(pairs: CapturedPairs) -> bool:
+    """σx = σz = 0 (pairs of x0 predictions): every resampled pair equals its capture."""
+    return pairs.sigma_x == 0 and pairs.sigma_z == 0
+
+
+def training_set(pairs: CapturedPairs, settings: TrainSettings, generator: torch.Generator, device, share_rows: bool) -> TrainingSet:
+    """The resampled pairs decomposed once; noiseless pairs (share_rows) keep one row per capture and each sample's row."""
+    if not (share_rows and noiseless(pairs)):
+        x, z = resample_pairs(pairs, settings.samples_per_pair, generator)
+        return build_training_set(x.to(device), z.to(device), settings)
+    # x_i = x0 + 0·ε_i: the same pairs resample_pairs would return, without holding n copies. The noise
+    # is still drawn, so that the generator (and so every batch order after it) is as without sharing.
+    p, c, h, w = pairs.x.shape
+    torch.randn((settings.samples_per_pair, p, c, h, w), generator=generator, dtype=torch.float32)
+    data = build_training_set(pairs.x.float().to(device), pairs.z.float().to(device), settings)
+    data.source = torch.arange(p, device=device).repeat(settings.samples_per_pair + 1)
+    return data
+
+
+def train_with_autograd(pairs, settings, progress, should_stop, device, share_rows: bool = True) -> TrainResult:
+    """train_phi's body, run with autograd enabled (share_rows=False holds every noiseless sample: the same Φ, slower)."""
     if not isinstance(pairs, CapturedPairs):
         raise ValueError(f"pairs must be CapturedPairs; got {type(pairs).__name__}")
     if not isinstance(settings, TrainSettings):
@@ -160,9 +187,7 @@ def train_with_autograd(pairs, settings, progress, should_stop, device) -> Train
     device = torch.device(device) if device is not None else pairs.x.device
     generator = torch.Generator().manual_seed(settings.seed)
 
-    x, z = resample_pairs(pairs, settings.samples_per_pair, generator)
-    data = build_training_set(x.to(device), z.to(device), settings)
-    del x, z
+    data = training_set(pairs, settings, generator, device, share_rows)
     phi = build_phi(h, w, settings.hidden, settings.seed).to(device)
     optimizer = torch.optim.Adam(phi.parameters(), lr=settings.lr)
 

@@ -174,3 +174,22 @@ def test_training_set_does_not_depend_on_the_thread_count():
         torch.set_num_threads(before)
     for name in ("U_hat", "V_hat", "Sx", "Sz"):
         assert torch.equal(getattr(serial, name), getattr(threaded, name)), name
+
+
+def test_noiseless_pairs_share_one_row_and_train_the_same_phi():
+    """Pairs of x0 predictions (σ = 0) resample to copies of themselves: held once, trained to the same Φ."""
+    from avi_core.trainer import TrainSettings as Settings, train_with_autograd, training_set
+    g = torch.Generator().manual_seed(3)
+    x0x, x0z = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 4, 8, 8, generator=g)
+    pairs = CapturedPairs(x0x, x0z, x0x, x0z, 0.0, 0.0, "eps")
+    settings = Settings(hidden=32, samples_per_pair=40, batch_size=16, epochs=2, k=1, z_vectors="aligned")
+    shared = training_set(pairs, settings.resolved(8, 2), torch.Generator().manual_seed(0), "cpu", share_rows=True)
+    assert shared.x.shape[0] == 2 and len(shared) == 2 * 41, "two stored rows stand for 82 samples"
+    with torch.enable_grad():
+        fast = train_with_autograd(pairs, settings, None, None, None, share_rows=True)
+        full = train_with_autograd(pairs, settings, None, None, None, share_rows=False)
+    assert fast.samples == full.samples == 82 and len(fast.history) == len(full.history)
+    for a, b in zip(fast.phi.parameters(), full.phi.parameters()):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+    for name, value in full.final_losses.items():
+        assert fast.final_losses[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
