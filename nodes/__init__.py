@@ -7,7 +7,10 @@ from .inject import InjectLatent
 from .integrate import AVIIntegrate
 from .invert import InvertLatent
 from .svd import SVDDecompose
+from .sweep import SingularValueSweep
 from .train import TrainAVIPhi
+from .trajectory import CaptureTrajectory, MobilityMap, TrajectoryDistance
 
 NODES = [CaptureLatentAtStep, SVDDecompose, TrainAVIPhi, AVIIntegrate, InjectLatent, SaveAVIPhi, LoadAVIPhi,
-         ScaleSingularValue, SubspaceDistance, AVIImageGrid, InvertLatent]
+         ScaleSingularValue, SubspaceDistance, AVIImageGrid, InvertLatent, SingularValueSweep, CaptureTrajectory,
+         TrajectoryDistance, MobilityMap]

@@ -13,6 +13,10 @@ PACK_NODES = {
     "AVISubspaceDistance": "Subspace Distance",
     "AVIImageGrid": "AVI Image Grid",
     "AVIInvertLatent": "Invert Latent (DDIM)",
+    "AVISingularValueSweep": "Singular Value Sweep",
+    "AVICaptureTrajectory": "Capture Trajectory",
+    "AVITrajectoryDistance": "Subspace Distance Along Trajectory",
+    "AVIMobilityMap": "Mobility Map",
 }
 
 SMALL_TRAINING = dict(k=0, hidden=64, epochs=2, samples_per_pair=60, batch_size=32, learning_rate=0.001,
