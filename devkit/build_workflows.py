@@ -301,6 +301,7 @@ def version() -> str:
 
 def build_all(object_info: dict) -> dict:
     """{file name: workflow dict} for every example workflow."""
+    from devkit.build_workflows_findings import build_findings
     from devkit.build_workflows_real import build_composed, build_real_image
 
     out = {f"{name}.json": build_attribute(object_info, name, *spec) for name, spec in ATTRIBUTES.items()}
@@ -312,6 +313,7 @@ def build_all(object_info: dict) -> dict:
     out["sd21_reuse_phi.json"] = build_reuse(object_info)
     out.update(build_real_image(object_info))
     out.update(build_composed(object_info))
+    out.update(build_findings(object_info))
     return out
 
 

@@ -170,6 +170,7 @@ class TrajectoryDistance(AVINode):
                 io.Image.Output("plot", display_name="plot", tooltip="Distance against the timestep with ± one standard deviation."),
                 io.String.Output("table", display_name="table", tooltip="One line per step pair: steps, timesteps, mean and std."),
             ],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -183,6 +184,8 @@ class TrajectoryDistance(AVINode):
             lines.append(f"{trajectory.steps[k]} → {trajectory.steps[k + 1]} (t = {trajectory.timesteps[k]:g}) : "
                          f"{per_seed[k].mean().item():.4g} ± {std:.2g}")
         midpoints = [(a + b) / 2 for a, b in zip(trajectory.timesteps, trajectory.timesteps[1:])]
+        show_text(cls.hidden.unique_id, f"mean {d.mean().item():.4g} over {d.shape[0]} step pairs × {d.shape[1]} seed(s) × "
+                                        f"{d.shape[2]} channel(s)\n" + "\n".join(lines[1:]))
         return io.NodeOutput(d.mean().item(), distance_plot(d, midpoints, p, side), "\n".join(lines))
 
 
@@ -222,6 +225,7 @@ class MobilityMap(AVINode):
                 io.Image.Output("heatmap", display_name="heatmap", tooltip="|⟨u_i(a), u_j(b)⟩| averaged over seeds, best matches marked."),
                 io.String.Output("ranks", display_name="ranks", tooltip="Best-match rank at step_b of each of the top vectors at step_a (seed 0)."),
             ],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
@@ -238,4 +242,5 @@ class MobilityMap(AVINode):
         labels = (f"step {step_a} (t = {trajectory.timesteps[a]:g})", f"step {step_b} (t = {trajectory.timesteps[b]:g})")
         ranks = rank[0, 0, :top].tolist()
         text = "\n".join(f"{i} → {j}" for i, j in enumerate(ranks))
+        show_text(cls.hidden.unique_id, f"{labels[0]} → {labels[1]}, best-match ranks (seed 0): {', '.join(map(str, ranks))}")
         return io.NodeOutput(mobility_plot(mean, rank[0, 0].cpu(), labels, top), f"{labels[0]} → {labels[1]}:\n{text}")

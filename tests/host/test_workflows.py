@@ -132,6 +132,10 @@ def test_attribute_workflow_runs_and_saves_its_images_and_phi(host, run_workflow
         assert not torch.equal(cells[1], cells[2]), "the edit changes the image"
         if name == "digits_real_image":  # the inversion gives the upload back up to the VAE's own loss (measured: 0.132)
             assert float((cells[0] - cells[1]).pow(2).mean().sqrt()) < 0.15
+    if not nodes_of(workflow, "AVITrainPhi"):  # the findings: every SaveImage wrote its picture
+        for key, node_id in saves.items():
+            image, = saved_images(host, result, node_id)
+            assert image.size[0] >= SIZE and image.size[1] >= 200, key
     import folder_paths
     from avi_core import load_phi
     trains = nodes_of(workflow, "AVITrainPhi")
