@@ -19,7 +19,7 @@ def register_model_folder() -> None:
 
 async def comfy_entrypoint():
     """V3 entry point: a ComfyExtension listing the pack's nodes."""
-    from comfy_api.latest import ComfyExtension
+    from comfy_api.v0_0_2 import ComfyExtension
 
     from .nodes import NODES
 

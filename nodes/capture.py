@@ -6,7 +6,7 @@ import comfy.sample
 import comfy.samplers
 import comfy.utils
 import latent_preview
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core import step_for_timestep_fraction
 from ..avi_core.defaults import PACK

@@ -1,6 +1,6 @@
 """Exploration nodes for the paper's findings: scale one singular value (Figures 2-4), subspace distance (Figure 5)."""
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core import grassmann_distance, scale_singular_value
 from .latent_meta import with_capture

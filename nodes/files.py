@@ -3,7 +3,7 @@ import os
 import re
 
 import folder_paths
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core import load_phi, save_phi
 from .integrate import require_phi

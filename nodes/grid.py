@@ -1,7 +1,7 @@
 """AVI Image Grid: lay out a ρ sweep (or any batch) as one captioned image."""
 import numpy as np
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from .ui import CATEGORY
 from .widgets import AVINode

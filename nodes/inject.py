@@ -6,7 +6,7 @@ import comfy.sample
 import comfy.samplers
 import comfy.utils
 import latent_preview
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from .latent_meta import read_capture, without_capture
 from .model_info import model_kind, sampler_sigmas

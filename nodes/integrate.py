@@ -2,7 +2,7 @@
 import re
 from dataclasses import replace
 
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core import S_INF_MODES, Z_VECTOR_MODES
 from ..avi_core.checks import RHO_MAX

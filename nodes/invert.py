@@ -9,7 +9,7 @@ import comfy.sample
 import comfy.samplers
 import comfy.utils
 import latent_preview
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core.inversion import REFINE_MAX, ddim_invert, evaluations
 from .latent_meta import checksum

@@ -1,6 +1,6 @@
 """SVD Decompose: LATENT → AVI_SVD (VP latent, U/S/V per channel) and a plot of the spectra."""
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core.checks import check_latent
 from ..avi_core.conventions import SPACES

@@ -2,7 +2,7 @@
 import re
 
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core import scale_singular_value
 from .latent_meta import with_capture

@@ -1,7 +1,7 @@
 """Train AVI Φ: learn an attribute from an (original, target) pair of captured latents."""
 import comfy.model_management
 import comfy.utils
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core import PHI_PRESETS, Z_VECTOR_MODES, AttributePhi, CapturedPairs, LossWeights, PhiInfo, TrainSettings, train_phi
 from ..avi_core.defaults import PACK

@@ -9,7 +9,7 @@ import comfy.sample
 import comfy.samplers
 import comfy.utils
 import latent_preview
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core import to_vp
 from ..avi_core.trajectory import consecutive_distances, mobility

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io
 
 from ..avi_core import LatentSVD
 from ..avi_core.conventions import carry_to_step

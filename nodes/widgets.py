@@ -7,7 +7,7 @@ before execute (values that arrive over links are unknown at queue time).
 import functools
 import math
 
-from comfy_api.latest import io
+from comfy_api.v0_0_2 import io  # a versioned API module (latest moves); v0.3.75 and current ComfyUI have it
 
 
 def shown(value) -> str:

@@ -47,3 +47,18 @@ def test_grid_captions_draw_greek_letters(host):
     grid = next(m for name, m in sys.modules.items() if name.endswith("nodes.grid") and hasattr(m, "caption_strip"))
     rho, sigma = grid.caption_strip("ρ = 0.5", 120, 20), grid.caption_strip("σ = 0.5", 120, 20)
     assert np.abs(rho - sigma).max() > 0.5, "ρ and σ are drawn as two different glyphs, not one missing-glyph box"
+
+
+def test_the_pack_uses_the_versioned_v3_api_module_only():
+    """comfy_api.latest is a moving target; v0_0_2 exists in v0.3.75 and in current ComfyUI."""
+    import glob
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    sources = [os.path.join(root, "__init__.py")] + glob.glob(os.path.join(root, "nodes", "*.py"))
+    for path in sources:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        assert "comfy_api.latest" not in text, path
+    import comfy_api.v0_0_2 as api
+    from comfy_api.latest import io as latest_io
+    assert api.io is latest_io and hasattr(api, "ComfyExtension"), "v0_0_2 re-exports the same io module on this host"
