@@ -5,14 +5,22 @@ import comfy.model_sampling
 import comfy.samplers
 
 
+# Sampling classes AVI cannot convert: x0 predictors and image-to-image classes (some subclass EPS or CONST), EDM,
+# and CogVideoX's V_PREDICTION_DDPM (unscaled input). Newer ComfyUI adds some of them: each is looked up by name.
+REFUSED_SAMPLING = ("EDM", "X0", "COSMOS_RFLOW", "IMG_TO_IMG", "IMG_TO_IMG_FLOW", "IMG_TO_IMG_VELOCITY", "V_PREDICTION_DDPM")
+
+
 def model_kind(model) -> str:
     """"eps", "v" or "flow" from the model's sampling class; other parameterisations are refused."""
     ms = model.get_model_object("model_sampling")
-    name = type(ms).__name__
+    # Patched models (ModelSamplingDiscrete & co.) mix a prediction class into their own: name the prediction class.
+    name = next((c.__name__ for c in type(ms).__mro__ if c.__name__ in REFUSED_SAMPLING + ("EPS", "V_PREDICTION", "CONST")),
+                type(ms).__name__)
+    refused = tuple(getattr(comfy.model_sampling, n) for n in REFUSED_SAMPLING if hasattr(comfy.model_sampling, n))
+    if isinstance(ms, refused):
+        raise ValueError(f"AVI supports eps-, v-prediction and flow models; this model samples as {name}")
     if isinstance(ms, comfy.model_sampling.CONST):
         return "flow"
-    if isinstance(ms, (comfy.model_sampling.EDM, comfy.model_sampling.X0, comfy.model_sampling.COSMOS_RFLOW)):
-        raise ValueError(f"AVI supports eps-, v-prediction and flow models; this model samples as {name}")
     if isinstance(ms, comfy.model_sampling.V_PREDICTION):
         return "v"
     if isinstance(ms, comfy.model_sampling.EPS):

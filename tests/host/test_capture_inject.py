@@ -122,3 +122,15 @@ def test_inject_with_a_target_equals_the_stock_prompt_switch(host, tiny_ckpt):
     close = lambda a, b: (samples(result, a) - samples(result, b)).abs().max().item() < 1e-5  # noqa: E731
     assert close("all_target", "stock_all") and close("five_target", "stock_b") and close("no_target", "plain")
     assert not close("all_target", "plain") and not close("five_target", "all_target")
+
+
+@pytest.mark.parametrize("sampling, name", [("x0", "X0"), ("img_to_img", "IMG_TO_IMG")])
+def test_models_that_predict_x0_are_refused_by_their_sampling_class(host, tiny_ckpt, sampling, name):
+    """Stock ModelSamplingDiscrete turns the model into an x0 / image-to-image predictor (subclasses of EPS): refused by name."""
+    from devkit.comfy_host import ExecutionFailed
+    p = base_nodes(tiny_ckpt["eps"], "a castle", "unused", 64)
+    p["sampling"] = {"class_type": "ModelSamplingDiscrete", "inputs": {"model": ["ckpt", 0], "sampling": sampling, "zsnr": False}}
+    p["capture"] = capture("original", 0.8, steps=4)
+    p["capture"]["inputs"]["model"] = ["sampling", 0]
+    with pytest.raises(ExecutionFailed, match=f"eps-, v-prediction and flow models; this model samples as .*{name}"):
+        host.run(p, outputs=["capture"])
