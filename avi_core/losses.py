@@ -30,24 +30,24 @@ def squared_frobenius(a: torch.Tensor, b: torch.Tensor, sample_weights: torch.Te
     return per_sample.mean() if sample_weights is None else (per_sample * sample_weights).sum()
 
 
-def loss_target(y_hat: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+def loss_target(y_hat: torch.Tensor, z: torch.Tensor, sample_weights=None) -> torch.Tensor:
     """L1 = ‖ŷ - z‖²_F (section 3.2.1)."""
-    return squared_frobenius(y_hat, z)
+    return squared_frobenius(y_hat, z, sample_weights)
 
 
-def loss_original(y_tilde: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def loss_original(y_tilde: torch.Tensor, x: torch.Tensor, sample_weights=None) -> torch.Tensor:
     """L2 = ‖ỹ - x‖²_F (section 3.2.1)."""
-    return squared_frobenius(y_tilde, x)
+    return squared_frobenius(y_tilde, x, sample_weights)
 
 
-def loss_singular_target(S: torch.Tensor, Sz: torch.Tensor) -> torch.Tensor:
+def loss_singular_target(S: torch.Tensor, Sz: torch.Tensor, sample_weights=None) -> torch.Tensor:
     """L3 = ‖S - Sz‖²_F (section 3.2.2)."""
-    return squared_frobenius(S, Sz)
+    return squared_frobenius(S, Sz, sample_weights)
 
 
-def loss_singular_original(S: torch.Tensor, delta_s: torch.Tensor, Sx: torch.Tensor) -> torch.Tensor:
+def loss_singular_original(S: torch.Tensor, delta_s: torch.Tensor, Sx: torch.Tensor, sample_weights=None) -> torch.Tensor:
     """L4 = ‖S + Δs - Sx‖²_F (section 3.2.2)."""
-    return squared_frobenius(S + delta_s, Sx)
+    return squared_frobenius(S + delta_s, Sx, sample_weights)
 
 
 def weighted_terms(y_hat, y_tilde, x, z, S, delta_s, Sx, Sz, weights: LossWeights, sample_weights=None) -> dict[str, torch.Tensor]:
@@ -55,10 +55,10 @@ def weighted_terms(y_hat, y_tilde, x, z, S, delta_s, Sx, Sz, weights: LossWeight
     standing for repeated samples, w_i = their share of the batch)."""
     w = sample_weights
     terms = {
-        "l1": squared_frobenius(y_hat, z, w),
-        "l2": squared_frobenius(y_tilde, x, w),
-        "l3": squared_frobenius(S, Sz, w),
-        "l4": squared_frobenius(S + delta_s, Sx, w),
+        "l1": loss_target(y_hat, z, w),
+        "l2": loss_original(y_tilde, x, w),
+        "l3": loss_singular_target(S, Sz, w),
+        "l4": loss_singular_original(S, delta_s, Sx, w),
     }
     terms["total"] = sum(getattr(weights, name) * value for name, value in terms.items())
     return terms

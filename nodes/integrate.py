@@ -1,5 +1,4 @@
 """AVI Integrate (ρ): apply a learned attribute to a captured pair, for one ρ or a sweep of them."""
-import re
 from dataclasses import replace
 
 from comfy_api.v0_0_2 import io
@@ -12,22 +11,14 @@ from .latent_meta import with_capture
 from .pairs import check_same_source
 from .types import AVIPhi, AVISVD, require_svd
 from .ui import CATEGORY, show_text
-from .widgets import AVINode
+from .widgets import AVINode, parse_numbers
 
 AS_TRAINED = "as trained"
 
 
 def parse_rho_list(text: str) -> list[float]:
     """ρ values from text such as "0, 0.25, 0.5" (commas, semicolons or spaces); empty text gives []."""
-    tokens = [t for t in re.split(r"[,;\s]+", text or "") if t]
-    values = []
-    for token in tokens:
-        try:
-            values.append(float(token))
-        except ValueError:
-            raise ValueError(f"rho_list must hold numbers in [0, {RHO_MAX:g}] separated by commas, e.g. '0, 0.5, 1'; "
-                             f"{token!r} is not a number") from None
-    return values
+    return parse_numbers("rho_list", text, example=f"0, 0.5, 1 (each in [0, {RHO_MAX:g}])", allow_empty=True)
 
 
 def require_phi(phi):

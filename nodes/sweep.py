@@ -1,6 +1,4 @@
 """Singular Value Sweep: one captured latent with each of several singular values scaled by each of several factors (Figures 2-4)."""
-import re
-
 import torch
 from comfy_api.v0_0_2 import io
 
@@ -8,22 +6,7 @@ from ..avi_core import scale_singular_value
 from .latent_meta import with_capture
 from .types import AVISVD, require_svd
 from .ui import CATEGORY, show_text
-from .widgets import AVINode
-
-
-def parse_numbers(name: str, text: str, integer: bool) -> list:
-    """Numbers from text such as "0, 1, 2" (commas, semicolons or spaces); at least one."""
-    values = []
-    for token in [t for t in re.split(r"[,;\s]+", text or "") if t]:
-        try:
-            values.append(int(token) if integer else float(token))
-        except ValueError:
-            kind = "whole numbers" if integer else "numbers"
-            raise ValueError(f"{name} must hold {kind} separated by commas, e.g. {'0, 1, 2' if integer else '0, 0.5, 1.5'}; "
-                             f"{token!r} is not one") from None
-    if not values:
-        raise ValueError(f"{name} must hold at least one value")
-    return values
+from .widgets import AVINode, parse_numbers
 
 
 def sweep(svd, indices: list, factors: list, channel) -> torch.Tensor:
@@ -58,7 +41,7 @@ class SingularValueSweep(AVINode):
     @classmethod
     def execute(cls, svd, indices, factors, channel) -> io.NodeOutput:
         svd = require_svd(svd, "svd")
-        index_list, factor_list = parse_numbers("indices", indices, True), parse_numbers("factors", factors, False)
+        index_list, factor_list = parse_numbers("indices", indices, True, "0, 1, 2"), parse_numbers("factors", factors, False, "0, 0.5, 1.5")
         n, channels = svd.svd.n, svd.shape[1]
         bad = [i for i in index_list if not 0 <= i < n]
         if bad:

@@ -6,6 +6,7 @@ before execute (values that arrive over links are unknown at queue time).
 """
 import functools
 import math
+import re
 
 from comfy_api.v0_0_2 import io  # a versioned API module (latest moves); v0.3.75 and current ComfyUI have it
 
@@ -61,6 +62,20 @@ def check_widgets(node, values: dict) -> None:
     problems = widget_problems(node.define_schema().inputs, values)
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def parse_numbers(name: str, text: str, integer: bool = False, example: str = "0, 0.5, 1", allow_empty: bool = False) -> list:
+    """Numbers from a text widget such as "0, 0.5, 1" (commas, semicolons or spaces); [] only when allow_empty."""
+    values = []
+    for token in [t for t in re.split(r"[,;\s]+", text or "") if t]:
+        try:
+            values.append(int(token) if integer else float(token))
+        except ValueError:
+            raise ValueError(f"{name} must hold {'whole numbers' if integer else 'numbers'} separated by commas, e.g. "
+                             f"'{example}'; {token!r} is not one") from None
+    if not values and not allow_empty:
+        raise ValueError(f"{name} must hold at least one value, e.g. '{example}'")
+    return values
 
 
 class AVINode(io.ComfyNode):
