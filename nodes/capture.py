@@ -37,6 +37,28 @@ def cfg_note(inverted_cfg: float, cfg: float):
             f"from the image; invert at cfg {cfg:g} (with refine) to keep it closer")
 
 
+def sample_keeping(model, noise, latent, steps, cfg, sampler_name, scheduler, positive, negative, keep: list,
+                   last_step=None, noise_mask=None, seed=0) -> tuple:
+    """Run the sampler (through last_step, or to the end) and keep (x, x0) at each step in keep; (samples, {step: (x, x0)})."""
+    seen, wanted = {}, set(keep)
+    preview = latent_preview.prepare_callback(model, last_step or steps)
+
+    def callback(i, x0, x, total):
+        # The callback sees the state *before* step i and the model's x0 for it: one step more
+        # than KSamplerAdvanced(end_at_step=step) runs gives both at the captured step.
+        if i in wanted:
+            seen[i] = (x.detach().float().cpu().clone(), x0.detach().float().cpu().clone())
+        preview(i, x0, x, total)
+
+    samples = comfy.sample.sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent, denoise=1.0,
+                                  last_step=last_step, force_full_denoise=last_step is None, noise_mask=noise_mask,
+                                  callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
+    if set(seen) != wanted:
+        raise ValueError(f"the sampler {sampler_name!r} does not report its steps, so no latent could be taken at step(s) "
+                         f"{', '.join(map(str, sorted(wanted - set(seen))))}; use a step-wise sampler such as ddim, euler or heun")
+    return samples, seen
+
+
 def sample_to_step(model, latent_image: dict, seed, steps, cfg, sampler_name, scheduler, positive, negative, step, inverted=False):
     """Run the sampler through `step` and return (x, x0) there: sampler state and clean prediction, model space.
 
@@ -47,23 +69,9 @@ def sample_to_step(model, latent_image: dict, seed, steps, cfg, sampler_name, sc
         noise, latent = latent.float().cpu(), torch.zeros_like(latent)
     else:
         noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
-    seen = {}
-    preview = latent_preview.prepare_callback(model, step + 1)
-
-    def callback(i, x0, x, total):
-        # The callback sees the state *before* step i and the model's x0 for it: one step more
-        # than KSamplerAdvanced(end_at_step=step) runs gives both at the captured step.
-        if i == step:
-            seen["x"], seen["x0"] = x.detach().float().cpu().clone(), x0.detach().float().cpu().clone()
-        preview(i, x0, x, total)
-
-    comfy.sample.sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent,
-                        denoise=1.0, last_step=step + 1, force_full_denoise=False, noise_mask=latent_image.get("noise_mask"),
-                        callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-    if "x" not in seen:
-        raise ValueError(f"the sampler {sampler_name!r} does not report its steps, so no latent could be taken at step {step}; "
-                         "use a step-wise sampler such as ddim, euler or heun")
-    return seen["x"], seen["x0"]
+    _, seen = sample_keeping(model, noise, latent, steps, cfg, sampler_name, scheduler, positive, negative, [step],
+                             last_step=step + 1, noise_mask=latent_image.get("noise_mask"), seed=seed)
+    return seen[step]
 
 
 class CaptureLatentAtStep(AVINode):

@@ -7,12 +7,11 @@ import torch
 import comfy.model_management
 import comfy.sample
 import comfy.samplers
-import comfy.utils
-import latent_preview
 from comfy_api.v0_0_2 import io
 
 from ..avi_core import to_vp
 from ..avi_core.trajectory import consecutive_distances, mobility
+from .capture import sample_keeping
 from .model_info import model_kind, sampler_sigmas
 from .ui import CATEGORY, figure_to_image, new_figure, show_text
 from .widgets import AVINode
@@ -103,19 +102,8 @@ class CaptureTrajectory(AVINode):
         kept = parse_steps(keep_steps, total)
         latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
         noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
-        seen, preview = {}, latent_preview.prepare_callback(model, total)
-        wanted = set(kept)
-
-        def callback(i, x0, x, total_steps):
-            if i in wanted:  # the state before step i and the model's x0 for it, as Capture Latent at Step keeps them
-                seen[i] = (x.detach().float().cpu().clone(), x0.detach().float().cpu().clone())
-            preview(i, x0, x, total_steps)
-
-        finished = comfy.sample.sample(model, noise, steps, cfg, sampler_name, scheduler, positive, negative, latent,
-                                       denoise=1.0, noise_mask=latent_image.get("noise_mask"), callback=callback,
-                                       disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed)
-        if set(seen) != wanted:
-            raise ValueError(f"the sampler {sampler_name!r} does not report every step; use a step-wise sampler such as ddim or euler")
+        finished, seen = sample_keeping(model, noise, latent, steps, cfg, sampler_name, scheduler, positive, negative, kept,
+                                        noise_mask=latent_image.get("noise_mask"), seed=seed)
         ms = model.get_model_object("model_sampling")
         chosen = sigmas[kept]
         trajectory = CapturedTrajectory(torch.stack([seen[i][0] for i in kept]), torch.stack([seen[i][1] for i in kept]), tuple(kept),
