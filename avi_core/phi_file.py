@@ -129,16 +129,20 @@ class AttributePhi:
         """Refuse a latent of another shape, model kind or latent format, naming what fits and what was given."""
         c, h, w = tuple(latent_shape)[-3:]
         info = self.info
-        if (c, h, w) != (info.channels, info.height, info.width):
+        other_format = bool(latent_format and info.latent_format and latent_format != info.latent_format)
+        other_kind = model_kind is not None and model_kind != info.model_kind
+        if other_format or other_kind or c != info.channels:
+            # Another model family: say so first, whatever the size (a 16-channel SD3 Φ on a 4-channel SD1.5 latent).
+            trained = f"{info.latent_format or 'unnamed'} latents ({info.model_kind} model, {info.channels} channels)"
+            given = f"{latent_format or 'unnamed'} latents ({model_kind or 'unknown'} model, {c} channels)"
+            raise ValueError(f"this AVI Φ was trained on {trained}; got {given}. A Φ belongs to the model family it was "
+                             f"trained with: train one with this model")
+        if (h, w) != (info.height, info.width):
             raise ValueError(
                 f"this AVI Φ was trained for {info.shape_text()} latents "
                 f"({info.width * 8}×{info.height * 8} px at 8 px per latent cell); "
                 f"got a {c}×{h}×{w} latent ({w * 8}×{h * 8} px). Train a Φ at this size or capture at {info.width * 8}×{info.height * 8}."
             )
-        if model_kind is not None and model_kind != info.model_kind:
-            raise ValueError(f"this AVI Φ was trained on a {info.model_kind!r} model; got latents of a {model_kind!r} model")
-        if latent_format and info.latent_format and latent_format != info.latent_format:
-            raise ValueError(f"this AVI Φ was trained on {info.latent_format} latents; got {latent_format} latents")
 
     def check_space(self, space: str) -> None:
         """x and z were decomposed in the space Φ was trained in."""

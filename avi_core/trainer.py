@@ -11,11 +11,15 @@ from .checks import check_choice, check_k, check_positive_float, check_positive_
 from .losses import LossWeights, weighted_terms
 from .phi import PHI_PRESETS, SingularValuePredictor, build_phi
 from .svd import compose, decompose_float32
-from .training_data import CapturedPairs, resample_pairs, samples_per_pair
+from .training_data import CapturedPairs, ReplayableNoise, record_resampling, resample_pairs, resampled_rows, samples_per_pair
 
 ProgressFn = Callable[[int, int, dict], None]
 LOSS_NAMES = ("l1", "l2", "l3", "l4", "total")
 SVD_CHUNK = 256  # samples decomposed at a time: bounds the one-off SVD pass's transient memory, splits it across threads
+# Largest training set (x, z, Û, V̂ of every resampled pair) held in memory; a larger one is drawn and decomposed again for
+# each batch (StreamedTrainingSet): the same Φ, with memory set by the batch instead of the sample count. At the paper's
+# 5001 samples: 16×16 latents (0.08 GB) are held, 4×64×64 (1.3 GB), 4×128×128 (5.2 GB) and 16×128×128 (21 GB) streamed.
+HOLD_BYTES = 1 << 30
 
 
 class TrainingCancelled(Exception):
@@ -73,6 +77,10 @@ class TrainingSet:
     def __len__(self) -> int:
         return self.x.shape[0] if self.source is None else self.source.numel()
 
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
     def rows(self, rows: torch.Tensor) -> "TrainingSet":
         return TrainingSet(*(t[rows] for t in (self.x, self.z, self.U_hat, self.V_hat, self.Sx, self.Sz)))
 
@@ -82,6 +90,30 @@ class TrainingSet:
             return self.rows(idx), None
         rows, counts = torch.unique(self.source[idx], return_counts=True)
         return self.rows(rows), counts.to(self.x.dtype) / idx.numel()
+
+
+@dataclass
+class StreamedTrainingSet:
+    """The resampled pairs of a TrainingSet without holding them: a batch's rows are drawn again and decomposed."""
+
+    pairs: CapturedPairs
+    noise: ReplayableNoise
+    settings: "TrainSettings"
+    device: torch.device
+
+    def __len__(self) -> int:
+        return self.pairs.pairs + self.noise.rows
+
+    def batch(self, idx: torch.Tensor) -> tuple[TrainingSet, None]:
+        """The samples at idx, decomposed now: the same rows TrainingSet.rows gives, in the same order."""
+        x, z = resampled_rows(self.pairs, self.noise, idx)
+        return build_training_set(x.to(self.device), z.to(self.device), self.settings), None
+
+
+def held_bytes(pairs: CapturedPairs, samples_per_pair: int) -> int:
+    """Bytes of a held TrainingSet: x, z [B, C, H, W], Û [B, C, H, N] and V̂ [B, C, N, W] in float32 (spectra aside)."""
+    p, c, h, w = pairs.x.shape
+    return 4 * p * (samples_per_pair + 1) * c * (2 * h * w + min(h, w) * (h + w))
 
 
 @dataclass
@@ -137,7 +169,7 @@ def evaluate(phi: SingularValuePredictor, data: TrainingSet, weights: LossWeight
     """Loss terms averaged over a whole training set."""
     sums = dict.fromkeys(LOSS_NAMES, 0.0)
     for start in range(0, len(data), batch_size):
-        idx = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
+        idx = torch.arange(start, min(start + batch_size, len(data)), device=data.device)
         terms = step_losses(phi, data.batch(idx), weights)
         for name in LOSS_NAMES:
             sums[name] += terms[name].item() * idx.numel()
@@ -162,9 +194,14 @@ def noiseless(pairs: CapturedPairs) -> bool:
     return pairs.sigma_x == 0 and pairs.sigma_z == 0
 
 
-def training_set(pairs: CapturedPairs, settings: TrainSettings, generator: torch.Generator, device, share_rows: bool) -> TrainingSet:
-    """The resampled pairs decomposed once; noiseless pairs (share_rows) keep one row per capture and each sample's row."""
+def training_set(pairs: CapturedPairs, settings: TrainSettings, generator: torch.Generator, device, share_rows: bool,
+                 hold_bytes: int = HOLD_BYTES):
+    """The resampled pairs decomposed once, or streamed when larger than hold_bytes; noiseless pairs (share_rows) keep
+    one row per capture and each sample's row."""
     if not (share_rows and noiseless(pairs)):
+        if held_bytes(pairs, settings.samples_per_pair) > hold_bytes:
+            noise = record_resampling(pairs, settings.samples_per_pair, generator)
+            return StreamedTrainingSet(pairs, noise, settings, device)
         x, z = resample_pairs(pairs, settings.samples_per_pair, generator)
         return build_training_set(x.to(device), z.to(device), settings)
     # x_i = x0 + 0·ε_i: the same pairs resample_pairs would return, without holding n copies. The noise
@@ -176,8 +213,10 @@ def training_set(pairs: CapturedPairs, settings: TrainSettings, generator: torch
     return data
 
 
-def train_with_autograd(pairs, settings, progress, should_stop, device, share_rows: bool = True) -> TrainResult:
-    """train_phi's body, run with autograd enabled (share_rows=False holds every noiseless sample: the same Φ, slower)."""
+def train_with_autograd(pairs, settings, progress, should_stop, device, share_rows: bool = True,
+                        hold_bytes: int = HOLD_BYTES) -> TrainResult:
+    """train_phi's body, run with autograd enabled (share_rows=False holds every noiseless sample, hold_bytes=0 streams
+    every set: the same Φ either way)."""
     if not isinstance(pairs, CapturedPairs):
         raise ValueError(f"pairs must be CapturedPairs; got {type(pairs).__name__}")
     if not isinstance(settings, TrainSettings):
@@ -187,7 +226,7 @@ def train_with_autograd(pairs, settings, progress, should_stop, device, share_ro
     device = torch.device(device) if device is not None else pairs.x.device
     generator = torch.Generator().manual_seed(settings.seed)
 
-    data = training_set(pairs, settings, generator, device, share_rows)
+    data = training_set(pairs, settings, generator, device, share_rows, hold_bytes)
     phi = build_phi(h, w, settings.hidden, settings.seed).to(device)
     optimizer = torch.optim.Adam(phi.parameters(), lr=settings.lr)
 

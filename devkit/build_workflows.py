@@ -21,6 +21,11 @@ SD21 = {
     "url": "https://huggingface.co/stabilityai/stable-diffusion-2-1-base/resolve/main/v2-1_512-ema-pruned.safetensors",
     "directory": "checkpoints",
 }
+SDXL = {
+    "name": "sd_xl_base_1.0.safetensors",
+    "url": "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/sd_xl_base_1.0.safetensors",
+    "directory": "checkpoints",
+}
 NEGATIVE = "blurry, low quality, deformed, watermark, text"
 PAPER_SAMPLING = dict(steps=50, cfg=7.5, sampler_name="ddim", scheduler="ddim_uniform")
 TRAINING = dict(k=PACK["k"], hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
@@ -83,6 +88,17 @@ class Family:
 
 
 SD21_FAMILY = Family(SD21["name"], (SD21,), 512, NEGATIVE, PAPER_SAMPLING, TRAINING, SHARED_SETTINGS, "SD2.1")
+# SDXL base's usual sampling (Euler, cfg 5-8), kept to a one-step deterministic sampler: Inject Latent then
+# continues a capture exactly (README, Inject Latent).
+SDXL_SAMPLING = dict(steps=30, cfg=6.0, sampler_name="euler", scheduler="normal")
+SDXL_SETTINGS = """**Keep** the pack's method defaults: x at 0.6·T and z at 0.5·T, both decomposed as the model's x0 prediction
+(`space` x0), k = 1 with z's vectors `aligned`, S_inf `Sx→S`, ρ = 1.25. Sampling: 30 `euler` steps on `normal`, cfg 6;
+another one-step deterministic sampler (`ddim`, `heun`) works too, a multistep or ancestral one does not continue
+exactly. At 1024 px x and z are 4×128×128 latents (N = 128); Φ is 512 wide.
+
+**Needs** Stable Diffusion XL base 1.0 (1024 px) in `models/checkpoints`; the loader offers the download."""
+SDXL_FAMILY = Family(SDXL["name"], (SDXL,), 1024, NEGATIVE, SDXL_SAMPLING, TRAINING, SDXL_SETTINGS, "SDXL")
+SDXL_ATTRIBUTES = {"sdxl_smile": ("Smile", "a portrait photo of a woman", "a portrait photo of a smiling woman", False)}
 DIGITS_FAMILY = Family(DIGITS_CKPT, (), 128, "", dict(PAPER_SAMPLING, cfg=5.0), TRAINING, DIGITS_SETTINGS, "tiny digits model")
 PAPER_SETTINGS = """**Keep** the paper's literal settings: 50 `ddim` steps on `ddim_uniform`, x at 0.8·T and z at 0.5·T, both
 decomposed as noisy VP latents (`space` latent), k = N/2 = 8, z's vectors `tail` (Algorithm 1 as printed), S_inf `S`,
@@ -302,10 +318,12 @@ def version() -> str:
 def build_all(object_info: dict) -> dict:
     """{file name: workflow dict} for every example workflow."""
     from devkit.build_workflows_findings import build_findings
+    from devkit.build_workflows_flux import build_flux
     from devkit.build_workflows_real import build_composed, build_real_image
 
     out = {f"{name}.json": build_attribute(object_info, name, *spec) for name, spec in ATTRIBUTES.items()}
     out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_FAMILY) for name, spec in DIGITS.items()})
+    out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=SDXL_FAMILY) for name, spec in SDXL_ATTRIBUTES.items()})
     out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_PAPER_FAMILY)
                 for name, spec in DIGITS_PAPER.items()})
     out[f"{SWEEP[0]}.json"] = build_sweep(object_info)
@@ -314,6 +332,7 @@ def build_all(object_info: dict) -> dict:
     out.update(build_real_image(object_info))
     out.update(build_composed(object_info))
     out.update(build_findings(object_info))
+    out.update(build_flux(object_info))
     return out
 
 

@@ -130,13 +130,18 @@ class TinyDigitsSD2(TinySD2):
 TINY_CONFIGS = (TinyDigitsSD2, TinySD2)
 
 
-def register_tiny_configs() -> None:
-    """Put the tiny config classes first in comfy.supported_models.models (idempotent)."""
+def register(configs) -> None:
+    """Put these tiny config classes first in comfy.supported_models.models (idempotent)."""
     models = comfy.supported_models.models
-    names = {c.__name__ for c in TINY_CONFIGS}
+    names = {c.__name__ for c in configs}
     # Match by name and marker: this file may be imported twice under different module names.
     models[:] = [m for m in models if not (getattr(m, "avi_tiny_model", False) and m.__name__ in names)]
-    models[0:0] = list(TINY_CONFIGS)
+    models[0:0] = list(configs)
+
+
+def register_tiny_configs() -> None:
+    """Put the tiny SD2 config classes first in comfy.supported_models.models (idempotent)."""
+    register(TINY_CONFIGS)
 
 
 def init_weights(module: torch.nn.Module, seed: int) -> None:
@@ -256,9 +261,9 @@ def _build_clip(seed: int) -> comfy.sd.CLIP:
     return clip
 
 
-def _build_vae(seed: int) -> comfy.sd.VAE:
+def build_vae(seed: int, latent_channels: int = 4) -> comfy.sd.VAE:
     """TAESD with random weights through ComfyUI's VAE loader (detected by taesd_decoder.1.weight)."""
-    taesd = comfy.taesd.taesd.TAESD()
+    taesd = comfy.taesd.taesd.TAESD(latent_channels=latent_channels)
     init_weights(taesd, seed)
     with torch.no_grad():
         # Unit gain keeps the residual conv stacks near unit scale (measured); the last layers
@@ -271,7 +276,7 @@ def _build_vae(seed: int) -> comfy.sd.VAE:
 
 
 @contextlib.contextmanager
-def _single_thread():
+def single_thread():
     """Run torch on one thread inside the block: for hundreds of small tensors, hand-offs cost more."""
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -289,8 +294,8 @@ def write_tiny_checkpoint(path: str, prediction: str = "eps", seed: int = 0) -> 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
-        with _single_thread():
-            model, clip, vae = _build_unet(prediction, seed), _build_clip(seed + 1), _build_vae(seed + 2)
+        with single_thread():
+            model, clip, vae = _build_unet(prediction, seed), _build_clip(seed + 1), build_vae(seed + 2)
             comfy.sd.save_checkpoint(tmp, model, clip=clip, vae=vae)
         os.replace(tmp, path)
     finally:

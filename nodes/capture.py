@@ -12,20 +12,21 @@ from ..avi_core import step_for_timestep_fraction
 from ..avi_core.defaults import PACK
 from .invert import INVERSION_KEY, check_inversion_fits, read_inversion
 from .latent_meta import CaptureInfo, model_to_raw, with_capture
-from .model_info import latent_affine, model_kind, sampler_sigmas
+from .model_info import fix_empty_latent, latent_affine, model_kind, sampler_sigmas, timestep_of
+from .schema import schema
 from .ui import CATEGORY, show_text
 from .widgets import AVINode
 
 
 def choose_step(model, sigmas: torch.Tensor, fraction: float, step: int):
     """(step, timestep, fraction or None): an explicit step wins over the timestep fraction."""
-    ms = model.get_model_object("model_sampling")
+    timestep = timestep_of(model)
     steps = sigmas.numel() - 1
     if step >= 0:
         if step >= steps:
             raise ValueError(f"step must be below the {steps} sampling steps (0..{steps - 1}), or -1 to use the timestep fraction; got {step}")
-        return step, float(ms.timestep(sigmas[step:step + 1])[0]), None
-    choice = step_for_timestep_fraction(fraction, sigmas, ms.timestep)
+        return step, float(timestep(sigmas[step:step + 1])[0]), None
+    choice = step_for_timestep_fraction(fraction, sigmas, timestep)
     return choice.step, choice.timestep, fraction
 
 
@@ -64,7 +65,7 @@ def sample_to_step(model, latent_image: dict, seed, steps, cfg, sampler_name, sc
 
     inverted: latent_image holds Invert Latent's noise, which replaces the seed's (on an empty latent).
     """
-    latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
+    latent = fix_empty_latent(model, latent_image)
     if inverted:
         noise, latent = latent.float().cpu(), torch.zeros_like(latent)
     else:
@@ -77,7 +78,7 @@ def sample_to_step(model, latent_image: dict, seed, steps, cfg, sampler_name, sc
 class CaptureLatentAtStep(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVICaptureLatent",
             display_name="Capture Latent at Step",
             category=CATEGORY,

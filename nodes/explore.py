@@ -4,6 +4,7 @@ from comfy_api.v0_0_2 import io
 
 from ..avi_core import grassmann_distance, scale_singular_value
 from .latent_meta import with_capture
+from .schema import schema
 from .types import AVISVD, require_svd
 from .ui import CATEGORY, figure_to_image, new_figure
 from .widgets import AVINode
@@ -12,7 +13,7 @@ from .widgets import AVINode
 class ScaleSingularValue(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVIScaleSingularValue",
             display_name="Scale Singular Value",
             category=CATEGORY,
@@ -56,7 +57,7 @@ def distance_plot(d: torch.Tensor, p: int, side: str):
 class SubspaceDistance(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVISubspaceDistance",
             display_name="Subspace Distance",
             category=CATEGORY,

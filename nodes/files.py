@@ -7,6 +7,7 @@ from comfy_api.v0_0_2 import io
 
 from ..avi_core import load_phi, save_phi
 from .integrate import require_phi
+from .schema import schema
 from .types import AVIPhi
 from .ui import CATEGORY, show_text
 from .widgets import AVINode
@@ -57,7 +58,7 @@ def describe_phi(info) -> str:
 class SaveAVIPhi(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVISavePhi",
             display_name="Save AVI Φ",
             category=CATEGORY,
@@ -96,7 +97,7 @@ class SaveAVIPhi(AVINode):
 class LoadAVIPhi(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVILoadPhi",
             display_name="Load AVI Φ",
             category=CATEGORY,

@@ -3,6 +3,7 @@ import numpy as np
 import torch
 from comfy_api.v0_0_2 import io
 
+from .schema import schema
 from .ui import CATEGORY
 from .widgets import AVINode
 
@@ -61,7 +62,7 @@ def make_grid(images: torch.Tensor, labels: list, columns: int, padding: int) ->
 class AVIImageGrid(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVIImageGrid",
             display_name="AVI Image Grid",
             category=CATEGORY,

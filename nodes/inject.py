@@ -10,6 +10,7 @@ from comfy_api.v0_0_2 import io
 
 from .latent_meta import read_capture, without_capture
 from .model_info import model_kind, sampler_sigmas
+from .schema import schema
 from .ui import CATEGORY
 from .widgets import AVINode
 
@@ -40,7 +41,7 @@ def offset(callback, shift: int, total: int):
 class InjectLatent(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVIInjectLatent",
             display_name="Inject Latent",
             category=CATEGORY,

@@ -9,6 +9,7 @@ from ..avi_core.defaults import PACK
 from ..avi_core.inference import integrate_svd
 from .latent_meta import with_capture
 from .pairs import check_same_source
+from .schema import schema
 from .types import AVIPhi, AVISVD, require_svd
 from .ui import CATEGORY, show_text
 from .widgets import AVINode, parse_numbers
@@ -33,7 +34,7 @@ def require_phi(phi):
 class AVIIntegrate(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVIIntegrate",
             display_name="AVI Integrate (ρ)",
             category=CATEGORY,

@@ -13,7 +13,8 @@ from comfy_api.v0_0_2 import io
 
 from ..avi_core.inversion import REFINE_MAX, ddim_invert, evaluations
 from .latent_meta import checksum
-from .model_info import latent_affine, model_kind, sampler_sigmas
+from .model_info import fix_empty_latent, latent_affine, model_kind, sampler_sigmas
+from .schema import schema
 from .ui import CATEGORY, show_text
 from .widgets import AVINode
 
@@ -112,7 +113,7 @@ def invert_latent(model, latent: torch.Tensor, positive, negative, cfg: float, s
 class InvertLatent(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVIInvertLatent",
             display_name="Invert Latent (DDIM)",
             category=CATEGORY,
@@ -150,7 +151,7 @@ class InvertLatent(AVINode):
         if not isinstance(latent, dict) or not isinstance(latent.get("samples"), torch.Tensor) or latent["samples"].ndim != 4:
             raise ValueError(f"latent must be a LATENT of images [B, C, H, W] from VAE Encode; got {type(latent).__name__}")
         kind = model_kind(model)
-        samples = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+        samples = fix_empty_latent(model, latent)
         fmt = latent_affine(model, samples.shape[1])[2]  # refuses formats the pack cannot convert
         if not bool(torch.isfinite(samples).all()):
             raise ValueError("latent holds NaN/Inf values; encode a finite image")

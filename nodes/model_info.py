@@ -1,8 +1,14 @@
 """What the pack needs to know about a ComfyUI MODEL: its prediction kind, latent mapping and schedule."""
+import inspect
+
 import torch
 
 import comfy.model_sampling
+import comfy.sample
 import comfy.samplers
+
+# What newer ComfyUI's EmptyLatentImage records in the LATENT and its fix_empty_latent_channels takes.
+LATENT_RATIO_KEYS = ("downscale_ratio_spacial", "downscale_ratio_temporal")
 
 
 # Sampling classes AVI cannot convert: x0 predictors and image-to-image classes (some subclass EPS or CONST), EDM,
@@ -20,6 +26,10 @@ def model_kind(model) -> str:
     if isinstance(ms, refused):
         raise ValueError(f"AVI supports eps-, v-prediction and flow models; this model samples as {name}")
     if isinstance(ms, comfy.model_sampling.CONST):
+        # Newer ComfyUI's CONST draws x = (1 − σ)·x0 + σ·s·ε with s = noise_scale; the VP conversion assumes s = 1.
+        scale = float(getattr(ms, "noise_scale", 1.0))
+        if scale != 1.0:
+            raise ValueError(f"AVI supports flow models whose noise has unit scale; this model samples with noise_scale {scale:g}")
         return "flow"
     if isinstance(ms, comfy.model_sampling.V_PREDICTION):
         return "v"
@@ -47,3 +57,27 @@ def sampler_sigmas(model, steps: int, sampler_name: str, scheduler: str) -> torc
     sampler = comfy.samplers.KSampler(model, steps=steps, device="cpu", sampler=sampler_name, scheduler=scheduler,
                                       denoise=1.0, model_options=model.model_options)
     return sampler.sigmas.cpu().float()
+
+
+def ratio_arguments(fix, latent: dict) -> dict:
+    """The downscale ratios the LATENT records that the host's fix_empty_latent_channels takes (v0.3.75: none)."""
+    accepted = inspect.signature(fix).parameters
+    return {k: latent[k] for k in LATENT_RATIO_KEYS if k in accepted and latent.get(k) is not None}
+
+
+def fix_empty_latent(model, latent: dict) -> torch.Tensor:
+    """An empty latent resized to the model's channels (and, on newer hosts, downscale ratio), as KSampler does."""
+    fix = comfy.sample.fix_empty_latent_channels
+    return fix(model, latent["samples"], **ratio_arguments(fix, latent))
+
+
+def timestep_of(model):
+    """σ → the model's timestep on ComfyUI's 0..999 scale (T − 1 = 999), whatever range its own timesteps use.
+
+    Discrete models count 0..999; SD3's flow sampling counts σ·1000 and Flux's counts σ's unshifted time in 0..1,
+    so the model's own timestep at σ_max sets the scale: a timestep fraction means the same on every model.
+    """
+    ms = model.get_model_object("model_sampling")
+    top = float(ms.timestep(torch.as_tensor(ms.sigma_max, dtype=torch.float32).reshape(1))[0])
+    scale = 999.0 / top if top > 0 else 1.0
+    return lambda sigma: ms.timestep(torch.as_tensor(sigma, dtype=torch.float32)).double() * scale

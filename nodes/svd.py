@@ -7,7 +7,8 @@ from ..avi_core.conventions import SPACES
 from ..avi_core.defaults import PACK
 from ..avi_core.svd import decompose_float32
 from .latent_meta import CAPTURE_KEY, USE_CAPTURE, CaptureInfo, checksum, raw_to_model, raw_to_vp, read_capture
-from .model_info import latent_affine, model_kind
+from .model_info import latent_affine, model_kind, timestep_of
+from .schema import schema
 from .types import AVISVD, CapturedSVD
 from .ui import CATEGORY, figure_to_image, new_figure
 from .widgets import AVINode
@@ -19,8 +20,7 @@ def explicit_capture(latent: dict, model, sigma: float) -> CaptureInfo:
         raise ValueError(f"this LATENT has no AVI capture metadata. {USE_CAPTURE}, or connect the model and give its σ explicitly.")
     samples = latent["samples"]
     scale, shift, fmt = latent_affine(model, samples.shape[1])
-    ms = model.get_model_object("model_sampling")
-    timestep = float(ms.timestep(torch.tensor([sigma]))[0])
+    timestep = float(timestep_of(model)(torch.tensor([sigma]))[0])
     return CaptureInfo(sigma, -1, 0, timestep, None, "", "", 0, 0.0, model_kind(model), fmt, scale, shift, (), None, checksum(samples))
 
 
@@ -68,7 +68,7 @@ def spectrum_plot(S: torch.Tensor, title: str):
 class SVDDecompose(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVISVDDecompose",
             display_name="SVD Decompose",
             category=CATEGORY,

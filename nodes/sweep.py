@@ -4,6 +4,7 @@ from comfy_api.v0_0_2 import io
 
 from ..avi_core import scale_singular_value
 from .latent_meta import with_capture
+from .schema import schema
 from .types import AVISVD, require_svd
 from .ui import CATEGORY, show_text
 from .widgets import AVINode, parse_numbers
@@ -17,7 +18,7 @@ def sweep(svd, indices: list, factors: list, channel) -> torch.Tensor:
 class SingularValueSweep(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVISingularValueSweep",
             display_name="Singular Value Sweep",
             category=CATEGORY,

@@ -7,6 +7,7 @@ from ..avi_core import PHI_PRESETS, Z_VECTOR_MODES, AttributePhi, CapturedPairs,
 from ..avi_core.defaults import PACK
 from ..avi_core.phi_file import check_phi_size
 from .pairs import check_one_trajectory, check_same_source
+from .schema import schema
 from .types import AVIPhi, AVISVD, CapturedSVD, require_svd
 from .ui import CATEGORY, figure_to_image, new_figure, show_text
 from .widgets import AVINode
@@ -63,7 +64,7 @@ def stop_if_interrupted() -> bool:
 class TrainAVIPhi(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVITrainPhi",
             display_name="Train AVI Φ",
             category=CATEGORY,

@@ -12,7 +12,8 @@ from comfy_api.v0_0_2 import io
 from ..avi_core import to_vp
 from ..avi_core.trajectory import consecutive_distances, mobility
 from .capture import sample_keeping
-from .model_info import model_kind, sampler_sigmas
+from .model_info import fix_empty_latent, model_kind, sampler_sigmas, timestep_of
+from .schema import schema
 from .ui import CATEGORY, figure_to_image, new_figure, show_text
 from .widgets import AVINode
 
@@ -67,7 +68,7 @@ def require_trajectory(value) -> CapturedTrajectory:
 class CaptureTrajectory(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVICaptureTrajectory",
             display_name="Capture Trajectory",
             category=CATEGORY,
@@ -100,14 +101,13 @@ class CaptureTrajectory(AVINode):
         sigmas = sampler_sigmas(model, steps, sampler_name, scheduler)
         total = sigmas.numel() - 1
         kept = parse_steps(keep_steps, total)
-        latent = comfy.sample.fix_empty_latent_channels(model, latent_image["samples"])
+        latent = fix_empty_latent(model, latent_image)
         noise = comfy.sample.prepare_noise(latent, seed, latent_image.get("batch_index"))
         finished, seen = sample_keeping(model, noise, latent, steps, cfg, sampler_name, scheduler, positive, negative, kept,
                                         noise_mask=latent_image.get("noise_mask"), seed=seed)
-        ms = model.get_model_object("model_sampling")
         chosen = sigmas[kept]
         trajectory = CapturedTrajectory(torch.stack([seen[i][0] for i in kept]), torch.stack([seen[i][1] for i in kept]), tuple(kept),
-                                        tuple(chosen.tolist()), tuple(float(t) for t in ms.timestep(chosen)), total, kind)
+                                        tuple(chosen.tolist()), tuple(float(t) for t in timestep_of(model)(chosen)), total, kind)
         labels = ", ".join(f"step {s} (t = {t:g})" for s, t in zip(trajectory.steps, trajectory.timesteps))
         show_text(cls.hidden.unique_id, f"kept {len(kept)} of {total} steps × {latent.shape[0]} seed(s): {tuple(trajectory.x.shape)}")
         out = {k: v for k, v in latent_image.items() if k != "samples"}
@@ -140,7 +140,7 @@ def decomposed(trajectory: CapturedTrajectory, what: str) -> torch.Tensor:
 class TrajectoryDistance(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVITrajectoryDistance",
             display_name="Subspace Distance Along Trajectory",
             category=CATEGORY,
@@ -195,7 +195,7 @@ def mobility_plot(overlap: torch.Tensor, rank: torch.Tensor, labels: tuple, top:
 class MobilityMap(AVINode):
     @classmethod
     def define_schema(cls):
-        return io.Schema(
+        return schema(
             node_id="AVIMobilityMap",
             display_name="Mobility Map",
             category=CATEGORY,

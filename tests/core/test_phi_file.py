@@ -77,10 +77,15 @@ def test_check_fits_names_both_shapes():
     a.check_fits((1, 4, 64, 64))
     with pytest.raises(ValueError, match=r"trained for 4×64×64 \(C×H×W\) latents \(512×512 px.*got a 4×96×96 latent \(768×768 px\)"):
         a.check_fits((1, 4, 96, 96))
-    with pytest.raises(ValueError, match=r"trained for 4×64×64.*got a 16×64×64"):
+    with pytest.raises(ValueError, match=r"\(eps model, 4 channels\); got unnamed latents \(unknown model, 16 channels\)"):
         a.check_fits((2, 16, 64, 64))
-    with pytest.raises(ValueError, match="trained on a 'eps' model; got latents of a 'v' model"):
+    with pytest.raises(ValueError, match=r"\(eps model, 4 channels\); got unnamed latents \(v model, 4 channels\)"):
         a.check_fits((1, 4, 64, 64), model_kind="v")
+    # Another family is named before the size: a 16-channel SD3 Φ on a 4-channel SD1.5-format latent of another size.
+    sd3 = attribute(h=64, w=64, hidden=8, c=16, model_kind="flow", latent_format="SD3")
+    with pytest.raises(ValueError, match=r"trained on SD3 latents \(flow model, 16 channels\); got SD15 latents \(eps model, 4 "
+                                         r"channels\)\. A Φ belongs to the model family it was trained with"):
+        sd3.check_fits((1, 4, 96, 96), model_kind="eps", latent_format="SD15")
 
 
 @pytest.mark.parametrize(

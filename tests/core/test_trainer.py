@@ -193,3 +193,47 @@ def test_noiseless_pairs_share_one_row_and_train_the_same_phi():
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
     for name, value in full.final_losses.items():
         assert fast.final_losses[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
+
+
+@pytest.mark.parametrize("shape, rows", [((4, 8, 8), 37), ((3, 5, 5), 21), ((1, 3, 1), 11), ((2, 3, 3), 3)])
+def test_replayed_noise_equals_one_randn_call_and_leaves_the_generator_alike(shape, rows):
+    """Pieces of a draw (any row size, a tail under 16 values too) give the values and generator state of one call."""
+    from avi_core.training_data import record_noise
+    whole_gen, piece_gen = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    whole = torch.randn((rows, *shape), generator=whole_gen, dtype=torch.float32)
+    noise = record_noise(rows, shape, piece_gen)
+    assert torch.equal(torch.rand(4, generator=whole_gen), torch.rand(4, generator=piece_gen)), "the batch order after it"
+    order = torch.randperm(rows, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(noise.replay(order), whole[order])
+    assert torch.equal(noise.replay(torch.tensor([rows - 1, 0, rows - 1])), whole[[rows - 1, 0, rows - 1]])
+
+
+@pytest.mark.parametrize("kind, p", [("eps", 1), ("flow", 3)])
+def test_streamed_training_set_trains_the_same_phi_as_the_held_one(kind, p):
+    """hold_bytes = 0 streams the resampled pairs (drawn again, decomposed per batch): the same Φ to round-off."""
+    from avi_core.trainer import StreamedTrainingSet, TrainSettings as Settings, train_with_autograd, training_set
+    g = torch.Generator().manual_seed(4)
+    x, z, x0x, x0z = (torch.randn(p, 2, 8, 6, generator=g) for _ in range(4))
+    sigma = 0.5 if kind == "flow" else 3.0
+    pairs = CapturedPairs(x, z, x0x, x0z, sigma, sigma * 0.6, kind)
+    settings = Settings(hidden=32, samples_per_pair=30, batch_size=16, epochs=2)
+    streamed = training_set(pairs, settings.resolved(6, p), torch.Generator().manual_seed(0), "cpu", True, hold_bytes=0)
+    assert isinstance(streamed, StreamedTrainingSet) and len(streamed) == p * 31
+    held = training_set(pairs, settings.resolved(6, p), torch.Generator().manual_seed(0), "cpu", True)
+    rows = torch.tensor([len(held) - 1, 0, 5, p, 2 * p + 1])
+    for name in ("x", "z", "U_hat", "V_hat", "Sx", "Sz"):
+        assert torch.allclose(getattr(streamed.batch(rows)[0], name), getattr(held.rows(rows), name), atol=1e-6), name
+    with torch.enable_grad():
+        a = train_with_autograd(pairs, settings, None, None, None, hold_bytes=0)
+        b = train_with_autograd(pairs, settings, None, None, None)
+    assert a.samples == b.samples == p * 31 and [h["total"] for h in a.history] == pytest.approx([h["total"] for h in b.history], rel=1e-5)
+    for u, v in zip(a.phi.parameters(), b.phi.parameters()):
+        assert torch.allclose(u, v, rtol=1e-4, atol=1e-6)
+    assert a.final_losses == pytest.approx(b.final_losses, rel=1e-5)
+
+
+def test_the_paper_defaults_stream_large_latents_and_hold_small_ones():
+    from avi_core.trainer import HOLD_BYTES, held_bytes
+    one = lambda c, n: CapturedPairs(*(torch.zeros(1, c, n, n) for _ in range(4)), 3.0, 1.0)  # noqa: E731
+    assert held_bytes(one(4, 16), 5000) < HOLD_BYTES < held_bytes(one(4, 64), 5000)
+    assert held_bytes(one(4, 128), 5000) == 4 * 5001 * 4 * 4 * 128 * 128, "x, z, Û, V̂ at 4×128×128: 5.2 GB"

@@ -82,6 +82,32 @@ def tiny_ckpt(host):
     return dict(TINY_CHECKPOINTS)
 
 
+# Tiny random models of the other classes the pack supports: class -> (devkit module that writes it, file name).
+CLASS_CHECKPOINTS = {
+    "sd15": ("devkit.tiny_models_unet", "tiny_sd15.safetensors"),
+    "sdxl": ("devkit.tiny_models_unet", "tiny_sdxl.safetensors"),
+    "sd3": ("devkit.tiny_models_flow", "tiny_sd3.safetensors"),
+    "flux": ("devkit.tiny_models_flow", "tiny_flux.safetensors"),
+}
+
+
+@pytest.fixture(scope="session")
+def class_ckpt(host):
+    """class_ckpt("sdxl") -> the checkpoint name CheckpointLoaderSimple lists, written into models/ on first use."""
+    import importlib
+    written = {}
+
+    def name_of(model_class: str) -> str:
+        if model_class not in written:
+            module, file_name = CLASS_CHECKPOINTS[model_class]
+            writer = importlib.import_module(module)
+            writer.write_checkpoint(os.path.join(host.base_dir, "models", "checkpoints", file_name), model_class)
+            written[model_class] = file_name
+        return written[model_class]
+
+    return name_of
+
+
 @pytest.fixture(scope="session")
 def tiny_sd2(host):
     """In-memory (model_patcher, clip, vae) per prediction type, through ComfyUI's loader."""

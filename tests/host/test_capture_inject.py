@@ -134,3 +134,20 @@ def test_models_that_predict_x0_are_refused_by_their_sampling_class(host, tiny_c
     p["capture"]["inputs"]["model"] = ["sampling", 0]
     with pytest.raises(ExecutionFailed, match=f"eps-, v-prediction and flow models; this model samples as .*{name}"):
         host.run(p, outputs=["capture"])
+
+
+def test_flow_models_are_classified_as_flow_unless_their_noise_has_another_scale(host, tiny_ckpt):
+    """Stock ModelSamplingSD3 makes a CONST (flow) model; newer ComfyUI's CONST reads noise_scale, which AVI refuses ≠ 1."""
+    import sys
+
+    model_info = next(m for name, m in sys.modules.items() if name.endswith("nodes.model_info") and hasattr(m, "model_kind"))
+    p = base_nodes(tiny_ckpt["eps"], "a castle", "unused", 64)
+    p["sampling"] = {"class_type": "ModelSamplingSD3", "inputs": {"model": ["ckpt", 0], "shift": 3.0}}
+    flow = host.run(p, outputs=["sampling"]).output("sampling", 0)
+    assert model_info.model_kind(flow) == "flow"
+    scaled = flow.clone()
+    sampling = type(flow.get_model_object("model_sampling"))(flow.model.model_config)
+    sampling.noise_scale = 0.5
+    scaled.add_object_patch("model_sampling", sampling)
+    with pytest.raises(ValueError, match="noise has unit scale; this model samples with noise_scale 0.5"):
+        model_info.model_kind(scaled)

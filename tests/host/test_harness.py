@@ -32,8 +32,8 @@ def test_tiny_model_pack_loads_without_warnings_and_registers_once(host):
     loaded = host.install_pack(os.path.join(REPO_ROOT, "devkit", "tiny_model_pack"), "avi-tiny-models")
     assert loaded.success and comfy_host.problems(loaded.log) == []
     tiny = [m for m in comfy.supported_models.models if getattr(m, "avi_tiny_model", False)]
-    assert [m.__name__ for m in tiny] == ["TinyDigitsSD2", "TinySD2"]
-    assert comfy.supported_models.models[:2] == tiny
+    assert [m.__name__ for m in tiny] == ["TinyDigitsSD2", "TinySD2", "TinySD15", "TinySDXL", "TinySD3", "TinyFlux"]
+    assert comfy.supported_models.models[:len(tiny)] == tiny, "the tiny configs are detected before the stock ones"
 
 
 def test_tiny_model_pack_copied_finds_the_repository_through_env(host, tmp_path, monkeypatch):
@@ -44,10 +44,10 @@ def test_tiny_model_pack_copied_finds_the_repository_through_env(host, tmp_path,
     loaded = host.install_pack(str(copy), "avi-tiny-copy")
     assert loaded.success and comfy_host.problems(loaded.log) == []
     module = sys.modules[loaded.path.replace(".", "_x_")]  # the name nodes.load_custom_node gives it
-    assert module._tiny_models_path() == os.path.join(REPO_ROOT, "devkit", "tiny_models.py")
+    assert module._devkit_dir() == os.path.join(REPO_ROOT, "devkit")
     monkeypatch.delenv("AVI_REPO_ROOT")
     with pytest.raises(ImportError, match="AVI_REPO_ROOT"):
-        module._tiny_models_path()
+        module._devkit_dir()
 
 
 def test_register_is_idempotent_across_module_copies(host, tiny_models):
@@ -59,7 +59,8 @@ def test_register_is_idempotent_across_module_copies(host, tiny_models):
     try:
         other.register_tiny_configs()
         tiny = [m for m in comfy.supported_models.models if getattr(m, "avi_tiny_model", False)]
-        assert tiny == [other.TinyDigitsSD2, other.TinySD2] and comfy.supported_models.models[:2] == tiny
+        assert tiny[:2] == [other.TinyDigitsSD2, other.TinySD2] and comfy.supported_models.models[:2] == tiny[:2]
+        assert [m.__name__ for m in tiny].count("TinySD2") == 1, "the copy replaced the first registration"
     finally:
         tiny_models.register_tiny_configs()
     assert comfy.supported_models.models[:2] == [tiny_models.TinyDigitsSD2, tiny_models.TinySD2]

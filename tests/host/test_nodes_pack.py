@@ -1,5 +1,6 @@
 """The pack loads as ComfyUI loads a custom_nodes folder, and /object_info describes every node fully."""
 import logging
+import sys
 
 from tests.host.avi_prompts import PACK_NODES
 
@@ -41,10 +42,8 @@ def test_avi_model_folder_is_registered_and_honours_extra_model_paths(host, extr
 
 
 def test_grid_captions_draw_greek_letters(host):
-    import sys
-
     import numpy as np
-    grid = next(m for name, m in sys.modules.items() if name.endswith("nodes.grid") and hasattr(m, "caption_strip"))
+    grid = pack_module("nodes.grid", "caption_strip")
     rho, sigma = grid.caption_strip("ρ = 0.5", 120, 20), grid.caption_strip("σ = 0.5", 120, 20)
     assert np.abs(rho - sigma).max() > 0.5, "ρ and σ are drawn as two different glyphs, not one missing-glyph box"
 
@@ -62,3 +61,40 @@ def test_the_pack_uses_the_versioned_v3_api_module_only():
     import comfy_api.v0_0_2 as api
     from comfy_api.latest import io as latest_io
     assert api.io is latest_io and hasattr(api, "ComfyExtension"), "v0_0_2 re-exports the same io module on this host"
+
+
+def pack_module(suffix: str, attribute: str):
+    """The pack's module loaded by the host (under the name ComfyUI gives it), found by its name and an attribute."""
+    return next(m for name, m in sys.modules.items() if name.endswith(suffix) and hasattr(m, attribute))
+
+
+def test_search_aliases_are_given_only_to_hosts_whose_schema_has_the_field(host):
+    """v0.3.75's io.Schema has no search_aliases: the pack leaves it out there and adds it where the field exists."""
+    import dataclasses
+
+    from comfy_api.v0_0_2 import io
+    schema_module = pack_module("nodes.schema", "SEARCH_ALIASES")
+    assert set(schema_module.SEARCH_ALIASES) == set(PACK_NODES)
+    fields = {f.name for f in dataclasses.fields(io.Schema)}
+    node = {"node_id": "AVIIntegrate", "display_name": "AVI Integrate (ρ)"}
+    assert schema_module.schema_fields(node, fields) == node, "this host: the field is not passed"
+    newer = schema_module.schema_fields(node, fields | {"search_aliases"})
+    assert "attribute vector integration" in newer["search_aliases"] and newer["node_id"] == "AVIIntegrate"
+    info = host.object_info()
+    assert all("search_aliases" not in info[name] for name in PACK_NODES)
+
+
+def test_empty_latents_pass_the_downscale_ratios_only_where_the_host_takes_them(host, tiny_ckpt):
+    """Newer EmptyLatentImage records downscale_ratio_spacial; its fix_empty_latent_channels takes it, v0.3.75's does not."""
+    import comfy.sample
+    import torch
+
+    model_info = pack_module("nodes.model_info", "ratio_arguments")
+    latent = {"samples": torch.zeros(1, 4, 8, 8), "downscale_ratio_spacial": 8}
+    assert model_info.ratio_arguments(comfy.sample.fix_empty_latent_channels, latent) == {}
+
+    def newer_fix(model, latent_image, downscale_ratio_spacial=None, downscale_ratio_temporal=None):
+        return latent_image
+
+    assert model_info.ratio_arguments(newer_fix, latent) == {"downscale_ratio_spacial": 8}
+    assert model_info.ratio_arguments(newer_fix, {"samples": latent["samples"]}) == {}

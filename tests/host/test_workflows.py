@@ -1,8 +1,9 @@
 """Every shipped workflow, queued as the frontend queues it, runs in the real host end to end.
 
-Only the checkpoint changes (SD2.1 base -> the tiny random SD2 model; the digits_* workflows run on
-the shipped digits model they name): sizes, steps, Φ width, training settings and file names are the
-shipped ones. sd21_reuse_phi loads the Φ that sd21_young saves.
+Only the checkpoint changes (SD2.1 base -> the tiny random SD2 model, SDXL base -> the tiny random
+SDXL model, Flux dev -> the tiny random Flux model; the digits_* workflows run on the shipped digits
+model they name): sizes, steps, Φ width, training settings and file names are the shipped ones.
+sd21_reuse_phi loads the Φ that sd21_young saves.
 """
 import copy
 import json
@@ -19,6 +20,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
 NAMES = sorted(f[:-5] for f in os.listdir(WORKFLOW_DIR) if f.endswith(".json"))
 STITCH_GAP = 16
+# Workflows for other model classes, by name prefix: (the tiny class that runs them, the model they declare, their size).
+CLASS_WORKFLOWS = {"sdxl_": ("sdxl", "sd_xl_base_1.0.safetensors", 1024),
+                   "flux_": ("flux", "flux1-dev-fp8.safetensors", 1024)}
 
 
 def place_inputs() -> list:
@@ -29,8 +33,14 @@ def place_inputs() -> list:
     return list(example_inputs())
 
 
+def class_of(name: str):
+    """(tiny class, declared model, size) of a workflow for another model class, else None (SD2.1 or digits)."""
+    return next((spec for prefix, spec in CLASS_WORKFLOWS.items() if name.startswith(prefix)), None)
+
+
 def size_of(name: str) -> int:
-    return 128 if name.startswith("digits_") else 512
+    spec = class_of(name)
+    return spec[2] if spec else 128 if name.startswith("digits_") else 512
 
 
 def load(name: str) -> dict:
@@ -43,7 +53,7 @@ def nodes_of(workflow: dict, node_type: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def run_workflow(host, tiny_ckpt, digits_ckpt):
+def run_workflow(host, tiny_ckpt, digits_ckpt, class_ckpt):
     """run_workflow(name) -> (workflow, prompt, result), each workflow run once per module."""
     runs = {}
 
@@ -59,7 +69,8 @@ def run_workflow(host, tiny_ckpt, digits_ckpt):
             if name.startswith("digits_"):
                 assert loaders[0]["inputs"]["ckpt_name"] == digits_ckpt, "the digits workflows name the shipped model"
             else:
-                loaders[0]["inputs"]["ckpt_name"] = tiny_ckpt["eps"]
+                spec = class_of(name)
+                loaders[0]["inputs"]["ckpt_name"] = class_ckpt(spec[0]) if spec else tiny_ckpt["eps"]
             # 512 px tensors: here two threads beat one (the host fixture pins one for tiny ones).
             threads = torch.get_num_threads()
             torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
@@ -96,7 +107,8 @@ def test_shipped_workflows_pass_the_checker_with_their_declared_models(host):
             assert declared == [], "the digits model ships with the pack: nothing to download"
             add_option(info, "CheckpointLoaderSimple", "ckpt_name", "tiny_digits_sd2.safetensors")
         else:
-            assert declared == ["v2-1_512-ema-pruned.safetensors"], name
+            spec = class_of(name)
+            assert declared == [spec[1] if spec else "v2-1_512-ema-pruned.safetensors"], name
             add_option(info, "CheckpointLoaderSimple", "ckpt_name", declared[0])  # as if the user downloaded it
         add_option(info, "AVILoadPhi", "phi_name", "young.safetensors")  # sd21_young saves it
         for image in place_inputs():
