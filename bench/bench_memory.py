@@ -24,7 +24,7 @@ import torch
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 from avi_core import CapturedPairs, TrainSettings, build_phi, integrate  # noqa: E402
-from avi_core.trainer import TrainingCancelled, held_bytes, train_with_autograd  # noqa: E402
+from avi_core.trainer import HOLD_BYTES, TrainingCancelled, held_bytes, train_with_autograd  # noqa: E402
 from bench.bench_core import synthetic_pair  # noqa: E402
 
 SIZES = (64, 96, 128)
@@ -61,11 +61,9 @@ def measure_training(channels: int, size: int, device: torch.device, steps: int,
             setup_done.append(time.perf_counter())
         return bool(steps) and len(marks) > steps
 
-    hold_bytes = 1 << 62 if hold else None
-    extra = {} if hold_bytes is None else {"hold_bytes": hold_bytes}
     finished = True
     try:
-        result = train_with_autograd(pair, settings, progress, should_stop, device, **extra)
+        result = train_with_autograd(pair, settings, progress, should_stop, device, hold_bytes=(1 << 62) if hold else HOLD_BYTES)
     except TrainingCancelled:
         finished = False
     end = time.perf_counter()

@@ -291,11 +291,17 @@ def write_tiny_checkpoint(path: str, prediction: str = "eps", seed: int = 0) -> 
     if prediction not in ("eps", "v"):
         raise ValueError(f"prediction must be 'eps' or 'v', got {prediction!r}")
     register_tiny_configs()
+    return save_atomically(path, lambda: (_build_unet(prediction, seed), _build_clip(seed + 1), build_vae(seed + 2)))
+
+
+def save_atomically(path: str, build) -> str:
+    """Save the (model, clip, vae) that build() returns with ComfyUI's save_checkpoint, into a temporary file then
+    renamed (never half a file at path), building on one thread; return path."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         with single_thread():
-            model, clip, vae = _build_unet(prediction, seed), _build_clip(seed + 1), build_vae(seed + 2)
+            model, clip, vae = build()
             comfy.sd.save_checkpoint(tmp, model, clip=clip, vae=vae)
         os.replace(tmp, path)
     finally:

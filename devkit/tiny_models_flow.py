@@ -2,7 +2,6 @@
 # Import only once ComfyUI is importable with its arguments set (devkit.comfy_host.prepare, or
 # inside a running ComfyUI): this module subclasses comfy.supported_models classes at import time.
 # Weights and the VAE come from devkit/tiny_models.py (the tiny SD2 models).
-import os
 
 import torch
 
@@ -244,17 +243,8 @@ def write_checkpoint(path: str, model_class: str, seed: int = 0) -> str:
     if model_class not in MODEL_CLASSES:
         raise ValueError(f"model_class must be one of {sorted(MODEL_CLASSES)}, got {model_class!r}")
     register_configs()  # a later stock load in this process detects the file
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with tiny_models.single_thread():
-            model, clip, vae = _build_model(model_class, seed), _build_clip(model_class, seed + 1), _build_vae(model_class, seed + 2)
-            comfy.sd.save_checkpoint(tmp, model, clip=clip, vae=vae)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return tiny_models.save_atomically(
+        path, lambda: (_build_model(model_class, seed), _build_clip(model_class, seed + 1), _build_vae(model_class, seed + 2)))
 
 
 def load_checkpoint(path: str):

@@ -2,7 +2,6 @@
 # Import only once ComfyUI is importable with its arguments set (devkit.comfy_host.prepare, or
 # inside a running ComfyUI): this module subclasses comfy.supported_models classes at import time.
 # Weights, the crude denoiser and the VAE come from devkit/tiny_models.py (the tiny SD2 models).
-import os
 
 import torch
 
@@ -152,22 +151,16 @@ def write_checkpoint(path: str, model_class: str, seed: int = 0) -> str:
         raise ValueError(f"model_class must be one of {sorted(MODEL_CLASSES)}, got {model_class!r}")
     register_configs()  # a later stock load in this process detects the file
     config_class, unet_config = MODEL_CLASSES[model_class]
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    try:
-        with tiny_models.single_thread():
-            model = _build_unet(config_class(unet_config))
-            tiny_models.init_weights(model.model.diffusion_model, seed)
-            tiny_models.make_crude_denoiser(model.model.diffusion_model, "eps")
-            if model_class == "sdxl":
-                balance_adm(model.model.diffusion_model, SDXL_POOLED_DIM)
-            clip, vae = _build_clip(config_class(unet_config), seed + 1), _build_vae(config_class(unet_config), seed + 2)
-            comfy.sd.save_checkpoint(tmp, model, clip=clip, vae=vae)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+
+    def build():
+        model = _build_unet(config_class(unet_config))
+        tiny_models.init_weights(model.model.diffusion_model, seed)
+        tiny_models.make_crude_denoiser(model.model.diffusion_model, "eps")
+        if model_class == "sdxl":
+            balance_adm(model.model.diffusion_model, SDXL_POOLED_DIM)
+        return model, _build_clip(config_class(unet_config), seed + 1), _build_vae(config_class(unet_config), seed + 2)
+
+    return tiny_models.save_atomically(path, build)
 
 
 def load_checkpoint(path: str):

@@ -5,6 +5,11 @@ import sys
 from tests.host.avi_prompts import PACK_NODES
 
 
+def pack_module(suffix: str, attribute: str):
+    """The pack's module loaded by the host (under the name ComfyUI gives it), found by its name and an attribute."""
+    return next(m for name, m in sys.modules.items() if name.endswith(suffix) and hasattr(m, attribute))
+
+
 def test_pack_loads_without_warning_or_error(host):
     assert host.pack.success
     assert host.pack.path.endswith("custom_nodes/avi-latent-svd")
@@ -61,11 +66,6 @@ def test_the_pack_uses_the_versioned_v3_api_module_only():
     import comfy_api.v0_0_2 as api
     from comfy_api.latest import io as latest_io
     assert api.io is latest_io and hasattr(api, "ComfyExtension"), "v0_0_2 re-exports the same io module on this host"
-
-
-def pack_module(suffix: str, attribute: str):
-    """The pack's module loaded by the host (under the name ComfyUI gives it), found by its name and an attribute."""
-    return next(m for name, m in sys.modules.items() if name.endswith(suffix) and hasattr(m, attribute))
 
 
 def test_search_aliases_are_given_only_to_hosts_whose_schema_has_the_field(host):
