@@ -51,6 +51,9 @@ class PhiInfo:
     note: str = ""
     format_version: int = FORMAT_VERSION
     space: str = "latent"  # what Φ was trained on (conventions.SPACES); files written before it was recorded are "latent"
+    # The host's model class ("SD15", "SD20", "SDXL", "SD3", "Flux"): SD1.5 and SD2 share a latent format and kind,
+    # so only this tells their Φ apart. "" when not recorded (files written before it): then only format and kind count.
+    model_family: str = ""
 
     @property
     def n(self) -> int:
@@ -78,7 +81,7 @@ class PhiInfo:
             raise ValueError(f"{source}: space must be one of {SPACES}; got {self.space!r}")
         if self.model_kind not in MODEL_KINDS:
             raise ValueError(f"{source}: model_kind must be one of {MODEL_KINDS}; got {self.model_kind!r}")
-        for name in ("latent_format", "note"):
+        for name in ("latent_format", "model_family", "note"):
             if not isinstance(getattr(self, name), str):
                 raise ValueError(f"{source}: {name} must be text; got {describe(getattr(self, name))}")
         for name in ("timestep_x", "timestep_z"):
@@ -125,16 +128,17 @@ class AttributePhi:
     phi: SingularValuePredictor
     info: PhiInfo
 
-    def check_fits(self, latent_shape, model_kind: str = None, latent_format: str = None) -> None:
-        """Refuse a latent of another shape, model kind or latent format, naming what fits and what was given."""
+    def check_fits(self, latent_shape, model_kind: str = None, latent_format: str = None, model_family: str = None) -> None:
+        """Refuse a latent of another shape, model kind, latent format or model family, naming what fits and what was given."""
         c, h, w = tuple(latent_shape)[-3:]
         info = self.info
         other_format = bool(latent_format and info.latent_format and latent_format != info.latent_format)
+        other_family = bool(model_family and info.model_family and model_family != info.model_family)
         other_kind = model_kind is not None and model_kind != info.model_kind
-        if other_format or other_kind or c != info.channels:
+        if other_format or other_family or other_kind or c != info.channels:
             # Another model family: say so first, whatever the size (a 16-channel SD3 Φ on a 4-channel SD1.5 latent).
-            trained = f"{info.latent_format or 'unnamed'} latents ({info.model_kind} model, {info.channels} channels)"
-            given = f"{latent_format or 'unnamed'} latents ({model_kind or 'unknown'} model, {c} channels)"
+            trained = family_text(info.latent_format, info.model_family, info.model_kind, info.channels)
+            given = family_text(latent_format, model_family, model_kind or "unknown", c)
             raise ValueError(f"this AVI Φ was trained on {trained}; got {given}. A Φ belongs to the model family it was "
                              f"trained with: train one with this model")
         if (h, w) != (info.height, info.width):
@@ -164,6 +168,12 @@ class AttributePhi:
         )
 
 
+def family_text(latent_format, model_family, model_kind: str, channels: int) -> str:
+    """'SD15 latents (SD20 eps model, 4 channels)' for messages; the family is left out when not known."""
+    family = f"{model_family} " if model_family else ""
+    return f"{latent_format or 'unnamed'} latents ({family}{model_kind} model, {channels} channels)"
+
+
 def timestep_text(t: float) -> str:
     """A timestep with the fraction of T it stands for, e.g. 't = 801 (0.80·T)'."""
     return f"t = {t:g} ({t / (NUM_TIMESTEPS - 1):.2f}·T)"
@@ -174,7 +184,7 @@ def info_to_metadata(info: PhiInfo) -> dict[str, str]:
     return {META_PREFIX + name: json.dumps(value, ensure_ascii=False) for name, value in asdict(info).items()}
 
 
-OPTIONAL_FIELDS = ("space",)  # added after format version 1's first files: a file without it takes the default
+OPTIONAL_FIELDS = ("space", "model_family")  # added after format version 1's first files: a file without one takes its default
 
 
 def info_from_metadata(meta: dict, source: str) -> PhiInfo:

@@ -12,7 +12,7 @@ from ..avi_core import step_for_timestep_fraction
 from ..avi_core.defaults import PACK
 from .invert import INVERSION_KEY, check_inversion_fits, read_inversion
 from .latent_meta import CaptureInfo, model_to_raw, with_capture
-from .model_info import fix_empty_latent, latent_affine, model_kind, sampler_sigmas, timestep_of
+from .model_info import fix_empty_latent, latent_affine, model_family, model_kind, sampler_sigmas, timestep_of
 from .schema import schema
 from .ui import CATEGORY, show_text
 from .widgets import AVINode
@@ -131,7 +131,8 @@ class CaptureLatentAtStep(AVINode):
                                inverted=inversion is not None)
         scale, shift, fmt = latent_affine(model, x.shape[1])
         info = CaptureInfo(sigma, step, steps, timestep, fraction, sampler_name, scheduler, seed, cfg, kind, fmt,
-                           scale, shift, tuple(sigmas.tolist()), x0, (), inversion.start_label() if inversion else "")
+                           scale, shift, tuple(sigmas.tolist()), x0, (), inversion.start_label() if inversion else "",
+                           model_family(model))
         raw = model_to_raw(x, info).to(comfy.model_management.intermediate_device())
         out = with_capture({k: v for k, v in latent_image.items() if k != INVERSION_KEY}, raw, info)
         notes = [info.far_from_fraction(), inversion and cfg_note(inversion.cfg, cfg)]

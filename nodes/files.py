@@ -52,7 +52,8 @@ def describe_phi(info) -> str:
     total = info.losses.get("total")
     loss = f", final loss {total:.4g}" if isinstance(total, (int, float)) else ""
     note = f"\n{info.note}" if info.note else ""
-    return f"Φ for {info.shape_text()} {info.model_kind} latents, k {info.k}, hidden {info.hidden}{loss}{note}"
+    family = f"{info.model_family} " if info.model_family else ""
+    return f"Φ for {info.shape_text()} {family}{info.model_kind} latents, k {info.k}, hidden {info.hidden}{loss}{note}"
 
 
 class SaveAVIPhi(AVINode):

@@ -9,7 +9,7 @@ import latent_preview
 from comfy_api.v0_0_2 import io
 
 from .latent_meta import read_capture, without_capture
-from .model_info import model_kind, sampler_sigmas
+from .model_info import model_family, model_kind, sampler_sigmas
 from .schema import schema
 from .ui import CATEGORY
 from .widgets import AVINode
@@ -81,6 +81,10 @@ class InjectLatent(AVINode):
         scheduler = chosen("scheduler", scheduler, info.scheduler)
         if model_kind(model) != info.model_kind:
             raise ValueError(f"the latent was captured from a {info.model_kind} model; this model is {model_kind(model)}")
+        family = model_family(model)
+        if info.model_family and family and family != info.model_family:
+            raise ValueError(f"the latent was captured with the model class {info.model_family}; this model is {family}: "
+                             "finish it with a model of the class it was captured with")
         sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)
         if sigmas.shape[0] != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
             raise ValueError("this model's noise schedule differs from the capture's; connect the model the latent was captured with")

@@ -74,7 +74,7 @@ class AVIIntegrate(AVINode):
     def execute(cls, phi, x, z, rho, rho_list="", s_inf="S", z_vectors=AS_TRAINED) -> io.NodeOutput:
         phi, x, z = require_phi(phi), require_svd(x, "x"), require_svd(z, "z")
         check_same_source(x, z)
-        phi.check_fits(x.shape, x.info.model_kind, x.info.latent_format)
+        phi.check_fits(x.shape, x.info.model_kind, x.info.latent_format, x.info.model_family)
         phi.check_timesteps(x.info.timestep, z.info.timestep)
         phi.check_space(x.space)
         rhos = parse_rho_list(rho_list) or [rho]

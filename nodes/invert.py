@@ -13,7 +13,7 @@ from comfy_api.v0_0_2 import io
 
 from ..avi_core.inversion import REFINE_MAX, ddim_invert, evaluations
 from .latent_meta import checksum
-from .model_info import fix_empty_latent, latent_affine, model_kind, sampler_sigmas
+from .model_info import fix_empty_latent, latent_affine, model_family, model_kind, sampler_sigmas
 from .schema import schema
 from .ui import CATEGORY, show_text
 from .widgets import AVINode
@@ -36,6 +36,7 @@ class InversionInfo:
     model_kind: str
     latent_format: str
     checksum: tuple
+    model_family: str = ""  # model_info.model_family of the inverting model
 
     def describe(self) -> str:
         return f"{self.steps} {self.sampler}/{self.scheduler} steps, cfg {self.cfg:g}, refine {self.refine}"
@@ -63,6 +64,10 @@ def check_inversion_fits(info: InversionInfo, model, steps: int, sampler_name: s
     if (kind, fmt) != (info.model_kind, info.latent_format):
         raise ValueError(f"latent_image was inverted with a {info.model_kind} {info.latent_format} model; this model is "
                          f"{kind} {fmt}: invert with the model you capture with")
+    family = model_family(model)
+    if info.model_family and family and family != info.model_family:
+        raise ValueError(f"latent_image was inverted with the model class {info.model_family}; this model is {family}: "
+                         "invert with the model you capture with")
     for name, given, inverted in (("steps", steps, info.steps), ("sampler", sampler_name, info.sampler), ("scheduler", scheduler, info.scheduler)):
         if given != inverted:
             raise ValueError(f"latent_image was inverted along {info.describe()}, but this capture uses {name} {given!r}; "
@@ -159,7 +164,8 @@ class InvertLatent(AVINode):
         x_start = invert_latent(model, samples, positive, negative, cfg, sigmas, refine)
         a, b = noise_affine(model, sigmas, x_start)
         noise = ((x_start - b) / a).to(comfy.model_management.intermediate_device())
-        info = InversionInfo(steps, sampler_name, scheduler, tuple(sigmas.tolist()), float(cfg), int(refine), kind, fmt, checksum(noise))
+        info = InversionInfo(steps, sampler_name, scheduler, tuple(sigmas.tolist()), float(cfg), int(refine), kind, fmt,
+                             checksum(noise), model_family(model))
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"], out[INVERSION_KEY] = noise, info
         show_text(cls.hidden.unique_id, f"inverted along {info.describe()}: {evaluations(steps, refine)} model evaluations; "

@@ -41,6 +41,7 @@ class CaptureInfo:
     x0: Optional[torch.Tensor]
     checksum: tuple
     start: str = ""  # "" = the seed's noise; else the inverted latent the capture started from
+    model_family: str = ""  # model_info.model_family of the capturing model; "" when it could not be told
 
     @property
     def reached_fraction(self) -> float:

@@ -38,6 +38,19 @@ def model_kind(model) -> str:
     raise ValueError(f"AVI supports eps-, v-prediction and flow models; this model samples as {name}")
 
 
+def model_family(model) -> str:
+    """The stock ComfyUI model class a MODEL was detected as ("SD15", "SD20", "SDXL", "SD3", "Flux", ...); "" if unknown.
+
+    SD1.5 and SD2 share one latent format and prediction kind, so only the config class tells their latents apart.
+    Fine-tunes and merges detect as their base class; a subclass from outside ComfyUI is named by its stock base.
+    """
+    config = getattr(getattr(model, "model", None), "model_config", None)
+    for cls in type(config).__mro__ if config is not None else ():
+        if cls.__module__.startswith("comfy.") and cls.__name__ != "BASE" and cls is not object:
+            return cls.__name__
+    return ""
+
+
 def latent_affine(model, channels: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     """(scale [C], shift [C], name) with process_in(raw) = raw·scale + shift, checked on a random probe."""
     fmt = model.get_model_object("latent_format")

@@ -13,6 +13,8 @@ def check_same_source(x: CapturedSVD, z: CapturedSVD) -> None:
     if xi.model_kind != zi.model_kind or xi.latent_format != zi.latent_format:
         raise ValueError(f"x and z must come from the same model; got x from a {xi.model_kind} {xi.latent_format} model "
                          f"and z from a {zi.model_kind} {zi.latent_format} model")
+    if xi.model_family and zi.model_family and xi.model_family != zi.model_family:
+        raise ValueError(f"x and z must come from one model class; got x from {xi.model_family} and z from {zi.model_family}")
     if xi.start != zi.start:
         raise ValueError(f"x and z must start from the same noise (AVI pairs share it); got x from "
                          f"{xi.start or f'seed {xi.seed}'} and z from {zi.start or f'seed {zi.seed}'}")

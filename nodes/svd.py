@@ -7,7 +7,7 @@ from ..avi_core.conventions import SPACES
 from ..avi_core.defaults import PACK
 from ..avi_core.svd import decompose_float32
 from .latent_meta import CAPTURE_KEY, USE_CAPTURE, CaptureInfo, checksum, raw_to_model, raw_to_vp, read_capture
-from .model_info import latent_affine, model_kind, timestep_of
+from .model_info import latent_affine, model_family, model_kind, timestep_of
 from .schema import schema
 from .types import AVISVD, CapturedSVD
 from .ui import CATEGORY, figure_to_image, new_figure
@@ -21,7 +21,8 @@ def explicit_capture(latent: dict, model, sigma: float) -> CaptureInfo:
     samples = latent["samples"]
     scale, shift, fmt = latent_affine(model, samples.shape[1])
     timestep = float(timestep_of(model)(torch.tensor([sigma]))[0])
-    return CaptureInfo(sigma, -1, 0, timestep, None, "", "", 0, 0.0, model_kind(model), fmt, scale, shift, (), None, checksum(samples))
+    return CaptureInfo(sigma, -1, 0, timestep, None, "", "", 0, 0.0, model_kind(model), fmt, scale, shift, (), None,
+                       checksum(samples), model_family=model_family(model))
 
 
 def resolve_capture(latent, model, sigma: float) -> CaptureInfo:

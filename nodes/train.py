@@ -129,7 +129,8 @@ class TrainAVIPhi(AVINode):
             "sigma_z": z.info.sigma, "capture_x": x.info.describe(), "capture_z": z.info.describe(),
         }
         info = PhiInfo(c, h, w, result.settings.k, hidden, z_vectors, x.info.model_kind, x.info.latent_format,
-                       x.info.timestep, z.info.timestep, training, result.final_losses, note or "", space=x.space)
+                       x.info.timestep, z.info.timestep, training, result.final_losses, note or "", space=x.space,
+                       model_family=x.info.model_family)
         total = result.final_losses["total"]
         show_text(cls.hidden.unique_id, f"trained {len(result.history)} steps on {result.samples} samples; final loss {total:.4g}")
         plot = loss_plot(result.history, f"Φ hidden {hidden}, k {result.settings.k}, {result.samples} samples; final total {total:.4g}")

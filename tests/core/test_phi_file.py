@@ -199,3 +199,23 @@ def test_space_is_recorded_and_files_without_it_read_as_latent(tmp_path):
     meta.pop("avi.space")
     save_file(tensors, path, metadata=meta)
     assert load_phi(path).info.space == "latent"
+
+
+def test_model_family_is_recorded_and_refused_across_families_of_one_latent_format(tmp_path):
+    # SD1.5 and SD2 share the SD15 latent format, the eps kind and 4 channels: only the family tells them apart.
+    sd2 = attribute(latent_format="SD15", model_family="SD20")
+    assert load_phi(save_phi(str(tmp_path / "sd2.safetensors"), sd2)).info.model_family == "SD20"
+    sd2.check_fits((1, 4, 8, 8), "eps", "SD15", "SD20")
+    sd2.check_fits((1, 4, 8, 8), "eps", "SD15", "")  # a capture that could not tell its family: format and kind decide
+    with pytest.raises(ValueError, match=r"trained on SD15 latents \(SD20 eps model, 4 channels\); got SD15 latents "
+                                         r"\(SD15 eps model, 4 channels\)\. A Φ belongs to the model family"):
+        sd2.check_fits((1, 4, 8, 8), "eps", "SD15", "SD15")
+    with pytest.raises(ValueError, match="model_family must be text; got int 3"):
+        PhiInfo(**{**sd2.info.__dict__, "model_family": 3}).check()
+    meta = info_to_metadata(sd2.info)
+    meta.pop("avi.model_family")  # a file written before the field existed
+    path = str(tmp_path / "old.safetensors")
+    save_file(load_file(str(tmp_path / "sd2.safetensors")), path, metadata=meta)
+    old = load_phi(path)
+    assert old.info.model_family == ""
+    old.check_fits((1, 4, 8, 8), "eps", "SD15", "SD15")  # the old reading: format and kind only

@@ -182,10 +182,10 @@ def test_a_phi_for_another_model_class_is_refused(host, class_ckpt, tiny_ckpt, t
     ckpt = tiny_ckpt["eps"] if applied == "eps" else class_ckpt(applied)
     p = guided(edit_prompt(ckpt, phi_from=["load", 0]), applied)
     p["load"] = {"class_type": "AVILoadPhi", "inputs": {"phi_name": name}}
-    expected = {("sd3", "flux"): r"trained on SD3 latents \(flow model, 16 channels\); got Flux latents \(flow model, 16 channels\)",
-                ("flux", "sd3"): r"trained on Flux latents \(flow model, 16 channels\); got SD3 latents \(flow model, 16 channels\)",
-                ("sd3", "eps"): r"trained on SD3 latents \(flow model, 16 channels\); got SD15 latents \(eps model, 4 channels\)",
-                ("eps", "flux"): r"trained on SD15 latents \(eps model, 4 channels\); got Flux latents \(flow model, 16 channels\)",
+    expected = {("sd3", "flux"): r"trained on SD3 latents \(SD3 flow model, 16 channels\); got Flux latents \(Flux flow model, 16 channels\)",
+                ("flux", "sd3"): r"trained on Flux latents \(Flux flow model, 16 channels\); got SD3 latents \(SD3 flow model, 16 channels\)",
+                ("sd3", "eps"): r"trained on SD3 latents \(SD3 flow model, 16 channels\); got SD15 latents \(SD20 eps model, 4 channels\)",
+                ("eps", "flux"): r"trained on SD15 latents \(SD20 eps model, 4 channels\); got Flux latents \(Flux flow model, 16 channels\)",
                 }[(trained, applied)]
     with pytest.raises(ExecutionFailed, match=expected) as failure:
         host.run(p, outputs=["integrate"])

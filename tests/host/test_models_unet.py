@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from tests.host.avi_prompts import base_nodes, capture, edit_prompt, inject, ksampler
+from tests.host.avi_prompts import base_nodes, capture, edit_prompt, inject, invert, ksampler
 
 CLASSES = ["sd15", "sdxl"]
 SAMPLERS = [("euler", "normal"), ("ddim", "ddim_uniform")]
@@ -138,15 +138,14 @@ def test_edit_graph_runs_and_rho_changes_the_image(host, class_ckpt, model_class
     assert edited.shape == (2, 128, 128, 3) and torch.isfinite(edited).all()
     assert (edited[0] - unedited[0]).abs().max().item() < 1e-4, "ρ = 0 with S_inf = Sx is the identity"
     assert (edited[1] - unedited[0]).abs().mean().item() > 1e-3
-    assert result.output("integrate")["avi_capture"].latent_format == {"sd15": "SD15", "sdxl": "SDXL"}[model_class]
+    captured = result.output("integrate")["avi_capture"]
+    assert captured.latent_format == {"sd15": "SD15", "sdxl": "SDXL"}[model_class]
+    assert captured.model_family == {"sd15": "SD15", "sdxl": "SDXL"}[model_class], "the tiny config is named by its stock class"
 
 
-# A Φ file records the latent shape, prediction kind and latent format, not the model: SD1.5 and SD2 share
-# the SD15 latent format and eps prediction, so a Φ passes from one to the other (the pack's gap, reported).
-SAME_FORMAT = "SD1.5 and SD2 share the SD15 latent format and eps prediction; the Φ file does not name its model"
-PAIRS = [("sd15", "sdxl"), ("sdxl", "sd15"), ("sdxl", "sd2"),
-         pytest.param("sd15", "sd2", marks=pytest.mark.xfail(strict=True, reason=SAME_FORMAT)),
-         pytest.param("sd2", "sd15", marks=pytest.mark.xfail(strict=True, reason=SAME_FORMAT))]
+# SD1.5 and SD2 share the SD15 latent format, eps prediction and 4 channels: the Φ file's model family
+# (the host's config class) is what refuses one on the other.
+PAIRS = [("sd15", "sdxl"), ("sdxl", "sd15"), ("sdxl", "sd2"), ("sd15", "sd2"), ("sd2", "sd15")]
 
 
 def checkpoint_of(model_class, class_ckpt, tiny_ckpt):
@@ -176,9 +175,32 @@ def test_a_phi_for_another_model_class_is_refused(host, class_ckpt, tiny_ckpt, s
     p = edit_prompt(checkpoint_of(used_on, class_ckpt, tiny_ckpt), phi_from=["load", 0])
     p["load"] = {"class_type": "AVILoadPhi", "inputs": {"phi_name": saved_phi(trained_on)}}
     formats = {"sd15": "SD15", "sd2": "SD15", "sdxl": "SDXL"}
+    families = {"sd15": "SD15", "sd2": "SD20", "sdxl": "SDXL"}
     with pytest.raises(ExecutionFailed) as refused:
         host.run(p, outputs=["integrate"])
     message = str(refused.value)
     print(f"\n{trained_on} Φ on {used_on}: {message.splitlines()[0]}")
-    # What the file was trained for and what was given, by latent format (the pack's wording may add more).
-    assert re.search(f"trained on {formats[trained_on]} latents.*got {formats[used_on]} latents", message), message
+    # What the file was trained for and what was given, by latent format and model family.
+    assert re.search(f"trained on {formats[trained_on]} latents \\({families[trained_on]} eps model, 4 channels\\); "
+                     f"got {formats[used_on]} latents \\({families[used_on]} eps model, 4 channels\\)", message), message
+
+
+def test_captures_of_sd15_and_sd2_do_not_mix(host, class_ckpt, tiny_ckpt):
+    """One latent format, kind and size, two model classes: a pair across them, an inject or a capture from an inversion
+    on the other class are refused."""
+    from devkit.comfy_host import ExecutionFailed
+    p = edit_prompt(class_ckpt("sd15"))
+    p["sd2"] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": tiny_ckpt["eps"]}}
+    p["target_sd2"] = {"class_type": "CLIPTextEncode", "inputs": {"text": "a photo of a young male person", "clip": ["sd2", 1]}}
+    p["negative_sd2"] = {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["sd2", 1]}}
+    p["capture_z"]["inputs"].update(model=["sd2", 0], positive=["target_sd2", 0], negative=["negative_sd2", 0])
+    with pytest.raises(ExecutionFailed, match="x and z must come from one model class; got x from SD15 and z from SD20"):
+        host.run(p, outputs=["train"])
+    p["unedited_inject"]["inputs"].update(model=["sd2", 0], positive=["target_sd2", 0], negative=["negative_sd2", 0])
+    with pytest.raises(ExecutionFailed, match="captured with the model class SD15; this model is SD20"):
+        host.run(p, outputs=["unedited_inject"])
+    p["inverted"] = invert(["empty", 0], refine=0, positive="target_sd2")
+    p["inverted"]["inputs"].update(model=["sd2", 0], negative=["negative_sd2", 0])
+    p["capture_inverted"] = capture("original", 0.8, start=("inverted", 0))
+    with pytest.raises(ExecutionFailed, match="inverted with the model class SD20; this model is SD15"):
+        host.run(p, outputs=["capture_inverted"])

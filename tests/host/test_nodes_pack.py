@@ -98,3 +98,18 @@ def test_empty_latents_pass_the_downscale_ratios_only_where_the_host_takes_them(
 
     assert model_info.ratio_arguments(newer_fix, latent) == {"downscale_ratio_spacial": 8}
     assert model_info.ratio_arguments(newer_fix, {"samples": latent["samples"]}) == {}
+
+
+def test_model_family_names_the_stock_class_of_any_config(host):
+    """A stock config, a subclass from outside ComfyUI (named by its stock base), and a model with no config."""
+    import types
+
+    import comfy.supported_models
+
+    model_info = pack_module("nodes.model_info", "model_family")
+    outside = type("OutsideSD15", (comfy.supported_models.SD15,), {"__module__": "some_pack.models"})
+    family = lambda config: model_info.model_family(types.SimpleNamespace(model=types.SimpleNamespace(model_config=config)))
+    assert family(object.__new__(comfy.supported_models.SDXL)) == "SDXL"
+    assert family(object.__new__(outside)) == "SD15"
+    assert family(object.__new__(type("Custom", (), {"__module__": "some_pack.models"}))) == ""
+    assert model_info.model_family(types.SimpleNamespace()) == ""

@@ -31,7 +31,7 @@ def test_save_load_integrate_is_byte_identical_and_reusable(host, tiny_ckpt, ext
     assert torch.equal(first.output("integrate")["samples"], second.output("integrate")["samples"])
     assert torch.equal(first.output("decode"), second.output("decode"))
     info_text = second.output("load", 1)
-    assert "4×16×16 (C×H×W) eps latents" in info_text and "young male person" in info_text
+    assert "4×16×16 (C×H×W) SD20 eps latents" in info_text and "young male person" in info_text
 
     new_seed = edit_prompt(tiny_ckpt["eps"], seed=12345, phi_from=["load", 0])
     new_seed["load"] = reuse["load"]
