@@ -73,6 +73,15 @@ def inject(latent, *, cfg=7.5, sampler="from capture", scheduler="from capture",
         "cfg": cfg, "sampler_name": sampler, "scheduler": scheduler, **extra}}
 
 
+def capture_inject_prompt(ckpt: str, *, fraction=0.8, **run) -> dict:
+    """A plain stock KSampler run ("plain") beside Capture at the fraction ("capture") and Inject of it ("inject")."""
+    p = base_nodes(ckpt, "a photo of a castle", "unused", 128)
+    p["plain"] = ksampler(**run)
+    p["capture"] = capture("original", fraction, **run)
+    p["inject"] = inject(["capture", 0])
+    return p
+
+
 def edit_prompt(ckpt: str, *, original="a photo of a male person", target="a photo of a young male person", size=128,
                 batch=1, seed=1, steps=20, sampler="ddim", scheduler="ddim_uniform", tx=0.8, tz=0.5, rho=1.0, rho_list="",
                 s_inf="S", training=None, phi_from=None, width=None, space=None, start=("empty", 0)) -> dict:

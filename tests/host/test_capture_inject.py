@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from tests.host.avi_prompts import base_nodes, capture, inject, ksampler, ksampler_advanced
+from tests.host.avi_prompts import base_nodes, capture, capture_inject_prompt, inject, ksampler_advanced
 
 
 def samples(result, node, slot=0):
@@ -13,10 +13,7 @@ def samples(result, node, slot=0):
 @pytest.mark.parametrize("sampler, scheduler, expected_step", [("euler", "normal", 4), ("ddim", "ddim_uniform", 3)])
 def test_capture_then_inject_equals_plain_run_and_stock_split(host, tiny_ckpt, prediction, sampler, scheduler, expected_step):
     run = dict(seed=3, steps=20, sampler=sampler, scheduler=scheduler)
-    p = base_nodes(tiny_ckpt[prediction], "a photo of a castle", "unused", 128)
-    p["plain"] = ksampler(**run)
-    p["capture"] = capture("original", 0.8, **run)
-    p["inject"] = inject(["capture", 0])
+    p = capture_inject_prompt(tiny_ckpt[prediction], **run)
     p["adv_end"] = ksampler_advanced(["empty", 0], start=0, end=["capture", 1], add_noise="enable", leftover="enable", **run)
     p["adv_continue"] = ksampler_advanced(["adv_end", 0], start=["capture", 1], end=10000, add_noise="disable", leftover="disable", **run)
     p["stock_from_capture"] = ksampler_advanced(["capture", 0], start=["capture", 1], end=10000, add_noise="disable", leftover="disable", **run)

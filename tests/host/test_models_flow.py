@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from tests.host.avi_prompts import SMALL_TRAINING, base_nodes, capture, edit_prompt, inject, ksampler
+from tests.host.avi_prompts import SMALL_TRAINING, base_nodes, capture, capture_inject_prompt, edit_prompt, ksampler
 
 CLASSES = ["sd3", "flux"]
 FLUX_GUIDANCE = 3.5  # what ComfyUI's Flux dev example sets
@@ -125,10 +125,7 @@ def test_samples_finite_images_that_follow_the_prompt_and_the_shift(host, class_
 @pytest.mark.parametrize("sampler, scheduler", [("euler", "simple"), ("ddim", "ddim_uniform")])
 def test_capture_then_inject_equals_the_plain_stock_run(host, class_ckpt, model_class, sampler, scheduler):
     run = dict(seed=3, steps=20, sampler=sampler, scheduler=scheduler)
-    p = base_nodes(class_ckpt(model_class), "a photo of a castle", "unused", 128)
-    p["plain"] = ksampler(**run)
-    p["capture"] = capture("original", 0.8, **run)
-    p["inject"] = inject(["capture", 0])
+    p = capture_inject_prompt(class_ckpt(model_class), **run)
     p = guided(p, model_class)
     result = host.run(p, outputs=["plain", "capture", "inject"])
     plain = samples(result, "plain")

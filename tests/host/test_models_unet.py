@@ -4,7 +4,7 @@ import re
 import pytest
 import torch
 
-from tests.host.avi_prompts import base_nodes, capture, edit_prompt, inject, invert, ksampler
+from tests.host.avi_prompts import capture, capture_inject_prompt, edit_prompt, invert
 
 CLASSES = ["sd15", "sdxl"]
 SAMPLERS = [("euler", "normal"), ("ddim", "ddim_uniform")]
@@ -118,10 +118,7 @@ def test_sdxl_prediction_uses_the_pooled_output(host, class_ckpt):
 @pytest.mark.parametrize("sampler, scheduler", SAMPLERS)
 def test_capture_then_inject_equals_the_plain_run(host, class_ckpt, model_class, sampler, scheduler):
     run = dict(seed=3, steps=20, sampler=sampler, scheduler=scheduler)
-    p = base_nodes(class_ckpt(model_class), "a photo of a castle", "unused", 128)
-    p["plain"] = ksampler(**run)
-    p["capture"] = capture("original", 0.8, **run)
-    p["inject"] = inject(["capture", 0])
+    p = capture_inject_prompt(class_ckpt(model_class), **run)
     result = host.run(p, outputs=["plain", "capture", "inject"])
     plain = samples(result, "plain")
     assert (samples(result, "inject") - plain).abs().max().item() < 1e-4
