@@ -119,6 +119,15 @@ def grid(padding) -> dict:
     return p
 
 
+def sweep(factors: str, indices="0, 1, 2, 3") -> dict:
+    """Singular Value Sweep of x's capture; its labels shown as text (the latents are not decoded)."""
+    p = pair()
+    p["sweep"] = {"class_type": "AVISingularValueSweep", "inputs": {"svd": ["svd_x", 0], "indices": indices, "factors": factors,
+                                                                     "channel": -1}}
+    p["labels"] = {"class_type": "PreviewAny", "inputs": {"source": ["sweep", 1]}}
+    return p
+
+
 # (case, prompt, fragment of the message). Queue-time refusals: values ComfyUI 0.3.75 passes to V3 nodes unchecked.
 QUEUE_CASES = [
     ("capture cfg NaN", lambda: patched(reuse(), "capture_x", cfg=NAN), "cfg must be a finite number from 0.0 to 100.0; got nan"),
@@ -190,6 +199,12 @@ RUN_CASES = [
     ("save '../escape'", lambda: train("../escape"), "filename must be a plain name"),
     ("save '/tmp/absolute'", lambda: train("/tmp/absolute"), "filename must be a plain name"),
     ("save if_exists 'error' on an existing name", lambda: train("good", if_exists="error"), "good.safetensors already exists"),
+    # Second round (issue #23): inputs an attack on the server still found.
+    ("sweep factors '1e308'", lambda: sweep("0, 1e308"), "factors must hold numbers from -100 to 100; got '1e308'"),
+    ("sweep factor -1e6", lambda: sweep("-1e6"), "factors must hold numbers from -100 to 100; got '-1e6'"),
+    ("sweep factors 'inf'", lambda: sweep("1, inf"), "factors must hold numbers from -100 to 100; got 'inf'"),
+    ("sweep an index of 10,000 digits", lambda: sweep("1", "9" * 10000),
+     "indices must hold whole numbers from 0 to 7 (N = 8 singular values); got '9999"),
 ]
 
 
