@@ -128,6 +128,11 @@ def sweep(factors: str, indices="0, 1, 2, 3") -> dict:
     return p
 
 
+def same_capture_as_x_and_z() -> dict:
+    """Train with x's SVD wired to z as well."""
+    return patched(train(), "train", z=["svd_x", 0])
+
+
 # (case, prompt, fragment of the message). Queue-time refusals: values ComfyUI 0.3.75 passes to V3 nodes unchecked.
 QUEUE_CASES = [
     ("capture cfg NaN", lambda: patched(reuse(), "capture_x", cfg=NAN), "cfg must be a finite number from 0.0 to 100.0; got nan"),
@@ -200,6 +205,12 @@ RUN_CASES = [
     ("save '/tmp/absolute'", lambda: train("/tmp/absolute"), "filename must be a plain name"),
     ("save if_exists 'error' on an existing name", lambda: train("good", if_exists="error"), "good.safetensors already exists"),
     # Second round (issue #23): inputs an attack on the server still found.
+    ("train λ1 = λ2 = λ3 = λ4 = 0", lambda: patched(train(), "train", lambda_1=0.0, lambda_2=0.0, lambda_3=0.0, lambda_4=0.0),
+     "the loss weights λ1..λ4 are all 0, so the loss is 0 at every step and Φ would stay untrained"),
+    ("train x == z (one capture wired to both)", same_capture_as_x_and_z,
+     "x and z are the same capture (step 1 of 10, t = 801): connect the original prompt's capture to x"),
+    ("train x, z both asked for 0.8·T", lambda: train(tx=0.8, tz=0.8),
+     "x and z were both asked for timestep_fraction 0.8 (step 1 of 10, t = 801): capture z later in denoising"),
     ("sweep factors '1e308'", lambda: sweep("0, 1e308"), "factors must hold numbers from -100 to 100; got '1e308'"),
     ("sweep factor -1e6", lambda: sweep("-1e6"), "factors must hold numbers from -100 to 100; got '-1e6'"),
     ("sweep factors 'inf'", lambda: sweep("1, inf"), "factors must hold numbers from -100 to 100; got 'inf'"),
