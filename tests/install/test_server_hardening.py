@@ -20,10 +20,10 @@ import urllib.request
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
 from devkit.server import LOG_NAME, PREVIOUS_LOG_NAME, ComfyServer, ServerError
-from tests.host.avi_prompts import SMALL_TRAINING, base_nodes, capture, inject
+from tests.host.avi_prompts import SMALL_TRAINING, base_nodes, capture, inject, invert
 from tests.install.support import PACK_NAME, REPO_ROOT
 
 CKPT = "tiny_sd2_eps.safetensors"
@@ -32,6 +32,9 @@ TRAINING = dict(SMALL_TRAINING, hidden=16, epochs=1, samples_per_pair=0, batch_s
 GOOD = "good.safetensors"  # a Φ trained by the fixture, at x 0.8·T and z 0.5·T
 NAN, INF = float("nan"), float("inf")
 MESSAGES = {}  # case -> message, printed at the end (pytest -s)
+# LATENT files for stock LoadLatent, written into input/ at start: latents of channel counts the model does not take.
+LATENT_FILES = {f"c{c}.latent": save({"latent_tensor": torch.randn(1, c, 8, 8, generator=torch.Generator().manual_seed(c)),
+                                      "latent_format_version_0": torch.zeros(0)}) for c in (3, 16)}
 
 
 class SingleThreadServer(ComfyServer):
@@ -117,6 +120,20 @@ def grid(padding) -> dict:
     p["grid_preview"] = {"class_type": "PreviewImage", "inputs": {"images": ["grid", 0]}}
     del p["edited"]  # ComfyUI runs the valid outputs of a prompt and only reports the others: the grid is the only one
     return p
+
+
+def inverted(width=SIZE, loaded=None, **invert_args) -> dict:
+    """A flat image VAE-encoded (or a LATENT file through stock LoadLatent), inverted, captured from and finished."""
+    run = dict(steps=STEPS, refine=0) | invert_args
+    p = base_nodes(CKPT, "a photo of a male person", "unused", SIZE)
+    p["image"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": width, "batch_size": 1, "color": 0x9060C0}}
+    p["encode"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["image", 0], "vae": ["ckpt", 2]}}
+    if loaded:
+        p["encode"] = {"class_type": "LoadLatent", "inputs": {"latent": loaded}}
+        del p["image"]
+    p["inverted"] = invert(["encode", 0], **run)
+    p["capture"] = capture("original", 0.6, steps=run["steps"], start=("inverted", 0))
+    return finish(p, ["capture", 0])
 
 
 def sweep(factors: str, indices="0, 1, 2, 3") -> dict:
@@ -216,6 +233,15 @@ RUN_CASES = [
     ("sweep factors 'inf'", lambda: sweep("1, inf"), "factors must hold numbers from -100 to 100; got 'inf'"),
     ("sweep an index of 10,000 digits", lambda: sweep("1", "9" * 10000),
      "indices must hold whole numbers from 0 to 7 (N = 8 singular values); got '9999"),
+    ("invert a 16-channel LATENT (4-channel model)", lambda: inverted(loaded="c16.latent"),
+     "latent has 16 channels; this model (SD15 latents) takes 4"),
+    ("invert a 3-channel LATENT (4-channel model)", lambda: inverted(loaded="c3.latent"), "latent has 3 channels; this model"),
+    ("invert an 8×8 px image", lambda: inverted(width=8),
+     "latent is 1×1 latent cells (8×8 px); AVI decomposes each channel as an H×W matrix and needs at least 2×2 cells (16×16 px)"),
+    ("invert steps 2000 on 'simple' (σ repeats)", lambda: inverted(steps=2000, scheduler="simple"),
+     "the simple schedule repeats noise levels at steps 2000 (it holds 1000 distinct ones on this model)"),
+    ("capture after a ddim inversion with heun", lambda: patched(inverted(), "capture", sampler_name="heun"),
+     "uses sampler 'heun'; set sampler to 'ddim' or 'euler'"),
 ]
 
 
@@ -310,7 +336,7 @@ def server(tmp_path_factory):
     subprocess.run([sys.executable, os.path.join(REPO_ROOT, "devkit", "write_tiny_checkpoint.py"), str(checkpoint)],
                    cwd=REPO_ROOT, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     nodes = {PACK_NAME: REPO_ROOT, "avi-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
-    with SingleThreadServer(base, custom_nodes=nodes) as srv:
+    with SingleThreadServer(base, custom_nodes=nodes, inputs=LATENT_FILES) as srv:
         srv.wait_for(srv.queue_prompt(train("good")), timeout=120)
         os.symlink(outside, base / "models" / "avi" / "link")
         srv.outside = str(outside)
@@ -341,14 +367,15 @@ def pack_message(server, message: str) -> str:
 
 
 def files_outside_avi(server) -> list:
-    """Files under the base and the link's target other than models/avi, previews, settings and logs."""
+    """Files under the base and the link's target other than models/avi, previews, settings, logs and the test's inputs."""
     base = server.base_dir
     allowed = [os.path.join(base, d) for d in (os.path.join("models", "avi"), os.path.join("models", "checkpoints"), "temp", "user")]
     found = []
     for top in (base, server.outside):
         for folder, dirs, files in os.walk(top):
             dirs[:] = [d for d in dirs if os.path.join(folder, d) not in allowed]
-            found += [os.path.join(folder, f) for f in files if f not in (LOG_NAME, PREVIOUS_LOG_NAME)]
+            given = LATENT_FILES if folder == os.path.join(base, "input") else ()
+            found += [os.path.join(folder, f) for f in files if f not in (LOG_NAME, PREVIOUS_LOG_NAME, *given)]
     return found
 
 
@@ -426,6 +453,44 @@ def test_interrupted_training_saves_nothing(server):
         server.wait_for(prompt_id, timeout=120)
     assert not os.path.exists(os.path.join(server.base_dir, "models", "avi", "interrupted.safetensors"))
     MESSAGES["POST /interrupt during training"] = "interrupted at node train (AVITrainPhi); nothing saved"
+    check_still_sound(server)
+
+
+def node_texts(server, prefix: str) -> list:
+    """Lines the pack's nodes wrote (show_text logs each) that start with prefix."""
+    return [line for line in server.log_text().splitlines() if line.startswith(prefix)]
+
+
+def test_invert_reports_the_steps_its_schedule_has(server):
+    # ddim_uniform strides over the model's 1000 noise levels: steps 10000 runs 999 steps, and the text says so.
+    p = inverted(steps=10000)
+    p = {k: v for k, v in p.items() if k in ("ckpt", "original", "negative", "image", "encode", "inverted")}
+    p["show"] = {"class_type": "PreviewAny", "inputs": {"source": ["inverted", 0]}}
+    server.wait_for(server.queue_prompt(p), timeout=300)
+    text = node_texts(server, "inverted along ")[-1]
+    assert text.startswith("inverted along 999 ddim/ddim_uniform steps (steps 10000: the ddim_uniform schedule has 999 on "
+                           "this model), cfg 7.5, refine 0: 999 model evaluations"), text
+    MESSAGES["invert steps 10000 on ddim_uniform"] = text
+    check_still_sound(server)
+
+
+def preview_pixels(server, entry: dict, node: str):
+    """The pixels of a PreviewImage output, read back from temp/."""
+    from PIL import Image
+
+    image = entry["outputs"][node]["images"][0]
+    with Image.open(os.path.join(server.base_dir, image["type"], image["subfolder"], image["filename"])) as f:
+        return f.convert("RGB").tobytes()
+
+
+def test_a_capture_may_retrace_an_inversion_with_ddim_or_euler(server):
+    # ComfyUI's ddim is its euler sampler function (other noise only for a noise mask): the same trajectory.
+    p = inverted(sampler="euler")
+    p["capture_euler"] = capture("original", 0.6, steps=STEPS, sampler="euler", start=("inverted", 0))
+    finish(p, ["capture_euler", 0], "euler_edit")
+    entry = server.wait_for(server.queue_prompt(p), timeout=120)
+    assert preview_pixels(server, entry, "edited") == preview_pixels(server, entry, "euler_edit")
+    MESSAGES["capture with ddim after an euler inversion"] = "runs; the same image as an euler capture"
     check_still_sound(server)
 
 
