@@ -136,6 +136,26 @@ def inverted(width=SIZE, loaded=None, **invert_args) -> dict:
     return finish(p, ["capture", 0])
 
 
+def trajectory(keep: str, steps=50) -> dict:
+    """Capture Trajectory with keep_steps (parsed before any sampling), its finished latent previewed."""
+    p = base_nodes(CKPT, "a photo of a male person", "unused", SIZE)
+    p["trajectory"] = {"class_type": "AVICaptureTrajectory", "inputs": {
+        "model": ["ckpt", 0], "positive": ["original", 0], "negative": ["negative", 0], "latent_image": ["empty", 0],
+        "seed": 1, "steps": steps, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "keep_steps": keep}}
+    p["decode"] = {"class_type": "VAEDecode", "inputs": {"samples": ["trajectory", 1], "vae": ["ckpt", 2]}}
+    p["preview"] = {"class_type": "PreviewImage", "inputs": {"images": ["decode", 0]}}
+    return p
+
+
+def trajectory_distance(keep: str) -> dict:
+    p = trajectory(keep, steps=STEPS)
+    p["distance"] = {"class_type": "AVITrajectoryDistance", "inputs": {"trajectory": ["trajectory", 0], "p": 4, "side": "left",
+                                                                        "what": "latent"}}
+    p["table"] = {"class_type": "PreviewAny", "inputs": {"source": ["distance", 2]}}
+    del p["preview"]
+    return p
+
+
 def sweep(factors: str, indices="0, 1, 2, 3") -> dict:
     """Singular Value Sweep of x's capture; its labels shown as text (the latents are not decoded)."""
     p = pair()
@@ -242,6 +262,13 @@ RUN_CASES = [
      "the simple schedule repeats noise levels at steps 2000 (it holds 1000 distinct ones on this model)"),
     ("capture after a ddim inversion with heun", lambda: patched(inverted(), "capture", sampler_name="heun"),
      "uses sampler 'heun'; set sampler to 'ddim' or 'euler'"),
+    ("keep_steps '49-0'", lambda: trajectory("49-0"),
+     "keep_steps '49-0' runs backwards; write a range from the lower step to the higher, e.g. '0-49'"),
+    ("keep_steps '0-49/0'", lambda: trajectory("0-49/0"), "keep_steps '0-49/0' has stride 0"),
+    ("keep_steps '0-60'", lambda: trajectory("0-60"), "keep_steps '0-60' does not fit 50 sampling steps (steps 0..49)"),
+    ("keep_steps of 10,000 digits", lambda: trajectory("9" * 10000), "does not fit 50 sampling steps (steps 0..49)"),
+    ("distance along a trajectory of one kept step", lambda: trajectory_distance("3"),
+     "trajectory keeps 1 step (3); distances between consecutive steps need at least 2"),
 ]
 
 
