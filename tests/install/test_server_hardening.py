@@ -269,6 +269,14 @@ RUN_CASES = [
     ("keep_steps of 10,000 digits", lambda: trajectory("9" * 10000), "does not fit 50 sampling steps (steps 0..49)"),
     ("distance along a trajectory of one kept step", lambda: trajectory_distance("3"),
      "trajectory keeps 1 step (3); distances between consecutive steps need at least 2"),
+    ("save 'CON'", lambda: train("CON"),
+     "filename 'CON' would not work on Windows: 'CON' is a device name there (CON, PRN, AUX, NUL, COM1-9 and LPT1-9"),
+    ("save 'NUL'", lambda: train("NUL"), "'NUL' is a device name there"),
+    ("save 'faces/nul.young'", lambda: train("faces/nul.young"), "'nul.young' is the device name NUL with an extension there"),
+    ("save 'com1'", lambda: train("com1"), "'com1' is a device name there"),
+    ("save 'LPT9.safetensors'", lambda: train("LPT9.safetensors"), "'LPT9' is a device name there"),
+    ("save 'young.' (trailing dot)", lambda: train("young."), "'young.' ends with a dot or a space, which Windows drops"),
+    ("save 'faces /young' (trailing space)", lambda: train("faces /young"), "'faces ' ends with a dot or a space"),
 ]
 
 
