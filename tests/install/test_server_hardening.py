@@ -529,6 +529,17 @@ def test_a_capture_may_retrace_an_inversion_with_ddim_or_euler(server):
     check_still_sound(server)
 
 
+def test_a_large_sweep_says_what_decoding_it_takes(server):
+    server.wait_for(server.queue_prompt(sweep(", ".join(f"{0.01 * i:g}" for i in range(200)))), timeout=120)
+    text = node_texts(server, "warning: 800 latents")[-1]
+    assert "to finish and decode. Measured on a CPU, VAE Decode takes 0.1 s and 10 MB per latent with a TAESD-size VAE" in text, text
+    assert re.search(r"at once, as ComfyUI decodes \d+ at a time with [\d.]+ [MG]B free", text), text
+    server.wait_for(server.queue_prompt(sweep("0, 0.5, 1.5, 2")), timeout=120)
+    assert node_texts(server, "16 latents of 64×64 px to finish and decode."), "a small sweep states its cost without a warning"
+    MESSAGES["sweep 200 factors × 4 indices"] = text
+    check_still_sound(server)
+
+
 def test_at_least_forty_cases():
     assert len(QUEUE_CASES) + len(RUN_CASES) + len(FILE_CASES) + 2 >= 40
     assert math.isnan(NAN)
