@@ -5,6 +5,9 @@ from .types import CapturedSVD
 def check_same_source(x: CapturedSVD, z: CapturedSVD) -> None:
     """x and z have one latent shape, come from one model and (when both were captured) share their seed."""
     if x.shape != z.shape:
+        if x.shape[1:] == z.shape[1:]:  # e.g. a ρ sweep's y_pred decomposed as the x of a second attribute
+            raise ValueError(f"x holds {x.shape[0]} latent(s) and z {z.shape[0]}; x and z must be batches of one size: to stack a "
+                             "second attribute, decompose a y_pred of one ρ (empty rho_list)")
         raise ValueError(f"x and z must have the same latent shape; got x {x.shape} and z {z.shape}")
     if x.space != z.space:
         raise ValueError(f"x and z must be decomposed in the same space; got x in {x.space!r} and z in {z.space!r} "

@@ -165,6 +165,15 @@ def sweep(factors: str, indices="0, 1, 2, 3") -> dict:
     return p
 
 
+def stacked_on_a_rho_sweep() -> dict:
+    """A second AVI Integrate whose x is the decomposed y_pred of a two-ρ sweep (two latents) and z one capture."""
+    p = patched(reuse(), "integrate", rho_list="0, 1")
+    p["svd_y"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["integrate", 0]}}
+    p["second"] = {"class_type": "AVIIntegrate", "inputs": {"phi": ["load", 0], "x": ["svd_y", 0], "z": ["svd_z", 0], "rho": 1.0,
+                                                             "rho_list": "", "s_inf": "S", "z_vectors": "as trained"}}
+    return finish(p, ["second", 0])
+
+
 def same_capture_as_x_and_z() -> dict:
     """Train with x's SVD wired to z as well."""
     return patched(train(), "train", z=["svd_x", 0])
@@ -267,6 +276,8 @@ RUN_CASES = [
     ("keep_steps '0-49/0'", lambda: trajectory("0-49/0"), "keep_steps '0-49/0' has stride 0"),
     ("keep_steps '0-60'", lambda: trajectory("0-60"), "keep_steps '0-60' does not fit 50 sampling steps (steps 0..49)"),
     ("keep_steps of 10,000 digits", lambda: trajectory("9" * 10000), "does not fit 50 sampling steps (steps 0..49)"),
+    ("second attribute on a two-ρ y_pred", stacked_on_a_rho_sweep,
+     "x holds 2 latent(s) and z 1; x and z must be batches of one size: to stack a second attribute, decompose a y_pred of one ρ"),
     ("distance along a trajectory of one kept step", lambda: trajectory_distance("3"),
      "trajectory keeps 1 step (3); distances between consecutive steps need at least 2"),
     ("save 'CON'", lambda: train("CON"),
