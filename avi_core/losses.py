@@ -22,6 +22,10 @@ class LossWeights:
     def __post_init__(self):
         for name, value in asdict(self).items():
             check_positive_float(f"weight {name}", value, allow_zero=True)
+        if not any(asdict(self).values()):
+            # L_AVI would be 0 at every step: no gradient, and Φ would come back as initialised, looking trained.
+            raise ValueError("the loss weights λ1..λ4 are all 0, so the loss is 0 at every step and Φ would stay untrained; "
+                             "set at least one above 0 (the paper: 3, 10, 10, 10)")
 
 
 def squared_frobenius(a: torch.Tensor, b: torch.Tensor, sample_weights: torch.Tensor = None) -> torch.Tensor:

@@ -7,6 +7,10 @@ import torch
 
 from .checks import check_latent, check_matrices, check_tensor
 
+# |factor| of one scaled singular value: beyond ±100 the latent leaves any range a sampler recovers from, and far beyond
+# (1e308) float32 overflows to Inf. Scale Singular Value's widget and Singular Value Sweep's list keep to it too.
+FACTOR_LIMIT = 100.0
+
 
 @dataclass(frozen=True)
 class LatentSVD:
@@ -96,8 +100,8 @@ def scale_singular_value(svd: LatentSVD, index: int, factor: float, channel: Opt
         raise ValueError(f"index must be an integer with 0 <= index < N = {n}; got {index!r}")
     if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < channels):
         raise ValueError(f"channel must be an integer with 0 <= channel < C = {channels}, or None for all; got {channel!r}")
-    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor):
-        raise ValueError(f"factor must be a finite number; got {factor!r}")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or abs(factor) > FACTOR_LIMIT:
+        raise ValueError(f"factor must be a finite number from {-FACTOR_LIMIT:g} to {FACTOR_LIMIT:g}; got {factor!r}")
     S = svd.S.clone()
     if channel is None:
         S[..., index] *= factor

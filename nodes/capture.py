@@ -122,7 +122,7 @@ class CaptureLatentAtStep(AVINode):
         sigmas = sampler_sigmas(model, steps, sampler_name, scheduler)
         inversion = read_inversion(latent_image)
         if inversion is not None:
-            check_inversion_fits(inversion, model, steps, sampler_name, scheduler, sigmas)
+            check_inversion_fits(inversion, model, steps, sampler_name, scheduler, sigmas, latent_image.get("noise_mask") is not None)
         step, timestep, fraction = choose_step(model, sigmas, timestep_fraction, step)
         sigma = float(sigmas[step])
         if kind == "flow" and sigma >= 1.0:

@@ -3,6 +3,7 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..avi_core import grassmann_distance, scale_singular_value
+from ..avi_core.svd import FACTOR_LIMIT
 from .latent_meta import with_capture
 from .schema import schema
 from .types import AVISVD, require_svd
@@ -22,7 +23,8 @@ class ScaleSingularValue(AVINode):
             inputs=[
                 AVISVD.Input("svd", tooltip="SVD of a captured latent."),
                 io.Int.Input("index", default=0, min=0, max=4095, tooltip="Which singular value, 0 = the largest."),
-                io.Float.Input("factor", default=0.8, min=-100.0, max=100.0, step=0.01, tooltip="Multiplier for σ_index (1 changes nothing)."),
+                io.Float.Input("factor", default=0.8, min=-FACTOR_LIMIT, max=FACTOR_LIMIT, step=0.01,
+                               tooltip="Multiplier for σ_index (1 changes nothing)."),
                 io.Int.Input("channel", default=-1, min=-1, max=63, tooltip="Latent channel to change; -1 changes every channel."),
             ],
             outputs=[io.Latent.Output("latent", display_name="latent", tooltip="The modified latent at the captured step, for Inject Latent.")],

@@ -15,6 +15,21 @@ from .widgets import AVINode
 FOLDER = "avi"
 EXT = ".safetensors"
 IF_EXISTS = ["add number", "error", "overwrite"]
+# Device names Windows reserves in any folder, any case, also before an extension ("nul.txt" is NUL): the set
+# Python 3.13's ntpath.isreserved checks. Workflows travel between systems, and many ComfyUI users run Windows.
+WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+                    *(f"{port}{n}" for port in ("COM", "LPT") for n in "123456789\u00b9\u00b2\u00b3")}
+
+
+def windows_problem(part: str):
+    """Why one part of a file name cannot be a name on Windows (a device name, a trailing dot or space), or None."""
+    if part.endswith((".", " ")):
+        return f"{part!r} ends with a dot or a space, which Windows drops from file names"
+    device = part.split(".", 1)[0].rstrip(" ").upper()
+    if device in WINDOWS_RESERVED:
+        what = "a device name" if part.upper() == device else f"the device name {device} with an extension"
+        return f"{part!r} is {what} there (CON, PRN, AUX, NUL, COM1-9 and LPT1-9, in any case and with any extension)"
+    return None
 
 
 def target_path(folder: str, name: str) -> str:
@@ -25,6 +40,9 @@ def target_path(folder: str, name: str) -> str:
     parts = clean.split("/")
     if not clean or clean.startswith("/") or any(p in ("", ".", "..") for p in parts) or re.search(r'[<>:"|?*\x00-\x1f]', clean):
         raise ValueError(f"filename must be a plain name such as 'young' or 'faces/young' inside models/{FOLDER}; got {name!r}")
+    problem = next((p for p in map(windows_problem, parts) if p), None)
+    if problem:
+        raise ValueError(f"filename {name!r} would not work on Windows: {problem}; choose another name")
     path = os.path.abspath(os.path.join(folder, *parts) + EXT)
     if os.path.commonpath([path, os.path.abspath(folder)]) != os.path.abspath(folder):
         raise ValueError(f"filename must stay inside models/{FOLDER}; got {name!r}")

@@ -39,7 +39,10 @@ class InversionInfo:
     model_family: str = ""  # model_info.model_family of the inverting model
 
     def describe(self) -> str:
-        return f"{self.steps} {self.sampler}/{self.scheduler} steps, cfg {self.cfg:g}, refine {self.refine}"
+        """The trajectory as run: ComfyUI's ddim_uniform rounds its stride, so its schedule may hold other than `steps` steps."""
+        run = len(self.sigmas) - 1
+        asked = "" if run == self.steps else f" (steps {self.steps}: the {self.scheduler} schedule has {run} on this model)"
+        return f"{run} {self.sampler}/{self.scheduler} steps{asked}, cfg {self.cfg:g}, refine {self.refine}"
 
     def start_label(self) -> str:
         """What Capture records as its start: equal for two captures from one inverted latent."""
@@ -57,8 +60,22 @@ def read_inversion(latent: dict):
     return info
 
 
-def check_inversion_fits(info: InversionInfo, model, steps: int, sampler_name: str, scheduler: str, sigmas: torch.Tensor) -> None:
-    """A capture continues the inverted trajectory: same model class, steps, sampler and schedule."""
+def same_step(a: str, b: str, masked: bool) -> bool:
+    """Whether the host's samplers a and b take the same step: ComfyUI's ddim is its euler function, drawing other
+    noise only for a noise mask's inpainting (comfy.samplers.sampler_object), so unmasked they retrace one trajectory."""
+    if a == b:
+        return True
+    try:
+        first, second = comfy.samplers.sampler_object(a), comfy.samplers.sampler_object(b)
+    except Exception:  # a name the host does not know: only itself matches
+        return False
+    return (getattr(first, "sampler_function", None) is not None and first.sampler_function is second.sampler_function
+            and first.extra_options == second.extra_options and (not masked or first.inpaint_options == second.inpaint_options))
+
+
+def check_inversion_fits(info: InversionInfo, model, steps: int, sampler_name: str, scheduler: str, sigmas: torch.Tensor,
+                         masked: bool = False) -> None:
+    """A capture continues the inverted trajectory: same model class, steps, sampler (or one taking the same step) and schedule."""
     kind = model_kind(model)
     fmt = type(model.get_model_object("latent_format")).__name__
     if (kind, fmt) != (info.model_kind, info.latent_format):
@@ -68,12 +85,24 @@ def check_inversion_fits(info: InversionInfo, model, steps: int, sampler_name: s
     if info.model_family and family and family != info.model_family:
         raise ValueError(f"latent_image was inverted with the model class {info.model_family}; this model is {family}: "
                          "invert with the model you capture with")
-    for name, given, inverted in (("steps", steps, info.steps), ("sampler", sampler_name, info.sampler), ("scheduler", scheduler, info.scheduler)):
-        if given != inverted:
+    retracing = " or ".join(repr(s) for s in INVERTIBLE if same_step(s, info.sampler, masked))
+    for name, given, inverted, fits in (("steps", steps, info.steps, repr(info.steps)), ("sampler", sampler_name, info.sampler, retracing),
+                                        ("scheduler", scheduler, info.scheduler, repr(info.scheduler))):
+        if given != inverted and not (name == "sampler" and same_step(given, inverted, masked)):
             raise ValueError(f"latent_image was inverted along {info.describe()}, but this capture uses {name} {given!r}; "
-                             f"set {name} to {inverted!r} (the capture must retrace the inverted trajectory) or invert again")
+                             f"set {name} to {fits} (the capture must retrace the inverted trajectory) or invert again")
     if len(sigmas) != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
         raise ValueError("this model's noise schedule differs from the one the latent was inverted along; use the model it was inverted with")
+
+
+def check_invertible(sigmas: torch.Tensor, steps: int, scheduler: str) -> None:
+    """Every step lowers σ: past the model's count of noise levels some schedulers (simple) repeat them, and a step that
+    stays put cannot be solved for its start."""
+    if bool((sigmas[1:] < sigmas[:-1]).all()):
+        return
+    levels = int(torch.unique(sigmas[sigmas > 0]).numel())
+    raise ValueError(f"the {scheduler} schedule repeats noise levels at steps {steps} (it holds {levels} distinct ones on this "
+                     f"model); inversion needs every step to lower σ: use at most {levels} steps or another scheduler")
 
 
 def noise_affine(model, sigmas: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,7 +167,8 @@ class InvertLatent(AVINode):
                                        "inverted at one cfg and sampled at another does not come back (cfg 1 is the usual inversion, "
                                        "and right only when the captures also sample at cfg 1)."),
                 io.Combo.Input("sampler_name", options=list(INVERTIBLE), default="ddim",
-                               tooltip="The deterministic sampler the captures will use (ddim and euler take the same step)."),
+                               tooltip="The deterministic sampler of the trajectory. ComfyUI's ddim is its euler sampler (the same "
+                                       "step; only a noise mask's inpainting noise differs), so captures may use either."),
                 io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="ddim_uniform",
                                tooltip="Noise schedule; the captures must use the same."),
                 io.Int.Input("refine", default=DEFAULT_REFINE, min=0, max=REFINE_MAX,
@@ -156,11 +186,12 @@ class InvertLatent(AVINode):
         if not isinstance(latent, dict) or not isinstance(latent.get("samples"), torch.Tensor) or latent["samples"].ndim != 4:
             raise ValueError(f"latent must be a LATENT of images [B, C, H, W] from VAE Encode; got {type(latent).__name__}")
         kind = model_kind(model)
-        samples = fix_empty_latent(model, latent)
+        samples = fix_empty_latent(model, latent, "latent")
         fmt = latent_affine(model, samples.shape[1])[2]  # refuses formats the pack cannot convert
         if not bool(torch.isfinite(samples).all()):
             raise ValueError("latent holds NaN/Inf values; encode a finite image")
         sigmas = sampler_sigmas(model, steps, sampler_name, scheduler)
+        check_invertible(sigmas, steps, scheduler)
         x_start = invert_latent(model, samples, positive, negative, cfg, sigmas, refine)
         a, b = noise_affine(model, sigmas, x_start)
         noise = ((x_start - b) / a).to(comfy.model_management.intermediate_device())
@@ -168,6 +199,6 @@ class InvertLatent(AVINode):
                              checksum(noise), model_family(model))
         out = {k: v for k, v in latent.items() if k not in ("samples", "noise_mask")}
         out["samples"], out[INVERSION_KEY] = noise, info
-        show_text(cls.hidden.unique_id, f"inverted along {info.describe()}: {evaluations(steps, refine)} model evaluations; "
+        show_text(cls.hidden.unique_id, f"inverted along {info.describe()}: {evaluations(len(sigmas) - 1, refine)} model evaluations; "
                                         f"noise std {float(noise.std()):.3f}")
         return io.NodeOutput(out)

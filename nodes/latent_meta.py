@@ -78,7 +78,7 @@ def read_capture(latent, name: str, allow_changed: bool = False) -> CaptureInfo:
     bad = int((~torch.isfinite(latent["samples"])).sum().item())
     if bad:
         raise ValueError(f"{name} holds {bad} NaN/Inf value(s) out of {latent['samples'].numel()}; a latent must be finite "
-                         f"(the node that made it produced NaN or Inf: check its inputs, e.g. cfg and σ)")
+                         f"(the node before it produced NaN or Inf, e.g. a LatentMultiply by NaN: check that node's inputs)")
     if not allow_changed and checksum(latent["samples"]) != info.checksum:
         raise ValueError(
             f"{name} was changed after it was captured (its samples no longer match the capture at "
@@ -88,7 +88,12 @@ def read_capture(latent, name: str, allow_changed: bool = False) -> CaptureInfo:
 
 
 def with_capture(latent: dict, samples: torch.Tensor, info: CaptureInfo, keep_x0: bool = True) -> dict:
-    """A LATENT dict with new samples and the capture record bound to them (per-sample keys dropped if the batch changed)."""
+    """A LATENT dict with new samples and the capture record bound to them (per-sample keys dropped if the batch changed);
+    non-finite samples are refused."""
+    bad = int((~torch.isfinite(samples)).sum().item())
+    if bad:  # refused where it arises, so no later node is blamed for it
+        raise ValueError(f"this node's result holds {bad} NaN/Inf value(s) out of {samples.numel()}, so nothing was passed on: "
+                         "check its inputs")
     per_sample = ("batch_index", "noise_mask") if samples.shape[0] != latent["samples"].shape[0] else ()
     out = {k: v for k, v in latent.items() if k not in ("samples", CAPTURE_KEY) + per_sample}
     out["samples"] = samples

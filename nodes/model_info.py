@@ -78,10 +78,24 @@ def ratio_arguments(fix, latent: dict) -> dict:
     return {k: latent[k] for k in LATENT_RATIO_KEYS if k in accepted and latent.get(k) is not None}
 
 
-def fix_empty_latent(model, latent: dict) -> torch.Tensor:
-    """An empty latent resized to the model's channels (and, on newer hosts, downscale ratio), as KSampler does."""
+def fix_empty_latent(model, latent: dict, name: str = "latent_image") -> torch.Tensor:
+    """An empty latent resized to the model's channels (and, on newer hosts, downscale ratio), as KSampler does; a latent
+    the model cannot take (other channels) or AVI cannot decompose (under 2×2 cells) is refused, naming both."""
     fix = comfy.sample.fix_empty_latent_channels
-    return fix(model, latent["samples"], **ratio_arguments(fix, latent))
+    samples = fix(model, latent["samples"], **ratio_arguments(fix, latent))
+    fmt = model.get_model_object("latent_format")
+    channels = getattr(fmt, "latent_channels", None)
+    if samples.ndim != 4:
+        raise ValueError(f"{name} must be an image latent [B, C, H, W]; got one of shape {tuple(samples.shape)}")
+    if channels and samples.shape[1] != channels:
+        raise ValueError(f"{name} has {samples.shape[1]} channels; this model ({type(fmt).__name__} latents) takes {channels}: "
+                         f"use Empty Latent Image, or VAE Encode with the VAE of this model's checkpoint")
+    h, w = samples.shape[-2:]
+    ratio = latent.get("downscale_ratio_spacial") or 8  # newer hosts record the VAE's; SD-family VAEs scale by 8
+    if min(h, w) < 2:
+        raise ValueError(f"{name} is {w}×{h} latent cells ({w * ratio}×{h * ratio} px); AVI decomposes each channel as an "
+                         f"H×W matrix and needs at least 2×2 cells ({2 * ratio}×{2 * ratio} px)")
+    return samples
 
 
 def timestep_of(model):

@@ -42,8 +42,8 @@ def decomposed_matrix(raw: torch.Tensor, info: CaptureInfo, space: str) -> tuple
     if space == "latent":
         return raw_to_vp(raw, info), None
     if info.x0 is None:
-        raise ValueError("space 'x0' needs the model's x0 prediction, which only Capture Latent at Step records; "
-                         "capture the latent with it, or set space to 'latent'")
+        raise ValueError("space 'x0' needs the model's x0 prediction, which Capture Latent at Step records (and AVI Integrate, "
+                         "for edits in space x0); capture the latent with it, or set space to 'latent'")
     return info.x0.float().cpu(), raw_to_model(raw, info)
 
 

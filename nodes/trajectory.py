@@ -15,7 +15,7 @@ from .capture import sample_keeping
 from .model_info import fix_empty_latent, model_kind, sampler_sigmas, timestep_of
 from .schema import schema
 from .ui import CATEGORY, figure_to_image, new_figure, show_text
-from .widgets import AVINode
+from .widgets import AVINode, shown
 
 AVITrajectory = io.Custom("AVI_TRAJECTORY")
 
@@ -47,14 +47,21 @@ def parse_steps(text: str, steps: int) -> list[int]:
     text = (text or "").strip().lower()
     if text in ("", "all"):
         return list(range(steps))
+    fits = f"{steps} sampling steps (steps 0..{steps - 1})"
     kept = set()
     for token in [t for t in re.split(r"[,;\s]+", text) if t]:
         match = re.fullmatch(r"(\d+)(?:-(\d+)(?:/(\d+))?)?", token)
         if not match:
-            raise ValueError(f"keep_steps must be 'all' or step numbers and ranges such as '0, 9, 24' or '0-49/5'; got {token!r}")
-        first, last, stride = int(match[1]), int(match[2] or match[1]), int(match[3] or 1)
-        if last >= steps or first > last or stride < 1:
-            raise ValueError(f"keep_steps {token!r} does not fit {steps} sampling steps (steps 0..{steps - 1})")
+            raise ValueError(f"keep_steps must be 'all' or step numbers and ranges such as '0, 9, 24' or '0-49/5'; got {shown(token)}")
+        # A number longer than the step count's digits cannot fit; int() would refuse past 4300 digits.
+        first, last, stride = (int(g) if len(g) <= len(str(steps)) else steps for g in (match[1], match[2] or match[1], match[3] or "1"))
+        if stride < 1:
+            raise ValueError(f"keep_steps {shown(token)} has stride 0; a range's stride (after '/') must be 1 or more, e.g. '0-{steps - 1}/5'")
+        if max(first, last) >= steps:
+            raise ValueError(f"keep_steps {shown(token)} does not fit {fits}")
+        if first > last:
+            raise ValueError(f"keep_steps {shown(token)} runs backwards; write a range from the lower step to the higher, "
+                             f"e.g. '{last}-{first}{'/' + match[3] if match[3] else ''}'")
         kept.update(range(first, last + 1, stride))
     return sorted(kept)
 
@@ -109,7 +116,9 @@ class CaptureTrajectory(AVINode):
         trajectory = CapturedTrajectory(torch.stack([seen[i][0] for i in kept]), torch.stack([seen[i][1] for i in kept]), tuple(kept),
                                         tuple(chosen.tolist()), tuple(float(t) for t in timestep_of(model)(chosen)), total, kind)
         labels = ", ".join(f"step {s} (t = {t:g})" for s, t in zip(trajectory.steps, trajectory.timesteps))
-        show_text(cls.hidden.unique_id, f"kept {len(kept)} of {total} steps × {latent.shape[0]} seed(s): {tuple(trajectory.x.shape)}")
+        held = (trajectory.x.numel() + trajectory.x0.numel()) * trajectory.x.element_size()
+        show_text(cls.hidden.unique_id, f"kept {len(kept)} of {total} steps × {latent.shape[0]} seed(s): {tuple(trajectory.x.shape)}, "
+                                        f"{held / 2**20:.1f} MB with the x0 predictions")
         out = {k: v for k, v in latent_image.items() if k != "samples"}
         out["samples"] = finished.to(comfy.model_management.intermediate_device())
         return io.NodeOutput(trajectory, out, labels)
@@ -164,6 +173,10 @@ class TrajectoryDistance(AVINode):
     @classmethod
     def execute(cls, trajectory, p, side, what="latent") -> io.NodeOutput:
         trajectory = require_trajectory(trajectory)
+        if len(trajectory.steps) < 2:
+            raise ValueError(f"trajectory keeps {len(trajectory.steps)} step ({', '.join(map(str, trajectory.steps))}); distances between "
+                             f"consecutive steps need at least 2: set Capture Trajectory's keep_steps to e.g. 'all' or "
+                             f"'0-{trajectory.total_steps - 1}/5'")
         d = consecutive_distances(decomposed(trajectory, what), p, side).float()
         per_seed = d.mean(-1)
         lines = ["step → step (t) : mean ± std"]

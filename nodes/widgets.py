@@ -64,15 +64,31 @@ def check_widgets(node, values: dict) -> None:
         raise ValueError("; ".join(problems))
 
 
-def parse_numbers(name: str, text: str, integer: bool = False, example: str = "0, 0.5, 1", allow_empty: bool = False) -> list:
-    """Numbers from a text widget such as "0, 0.5, 1" (commas, semicolons or spaces); [] only when allow_empty."""
+def number_token(token: str, integer: bool):
+    """The number a token of a number list spells, or None; a whole number too long for int() is ±inf (out of any range)."""
+    try:
+        return int(token) if integer else float(token)
+    except ValueError:
+        if integer and re.fullmatch(r"[+-]?\d+", token):  # past Python's 4300-digit limit for int()
+            return -math.inf if token.startswith("-") else math.inf
+        return None
+
+
+def parse_numbers(name: str, text: str, integer: bool = False, example: str = "0, 0.5, 1", allow_empty: bool = False,
+                  low=None, high=None, why: str = "") -> list:
+    """Numbers from a text widget such as "0, 0.5, 1" (commas, semicolons or spaces); [] only when allow_empty.
+
+    With low and high, each value must be finite and within them (`why` says where the range comes from).
+    """
     values = []
+    kind = "whole numbers" if integer else "numbers"
     for token in [t for t in re.split(r"[,;\s]+", text or "") if t]:
-        try:
-            values.append(int(token) if integer else float(token))
-        except ValueError:
-            raise ValueError(f"{name} must hold {'whole numbers' if integer else 'numbers'} separated by commas, e.g. "
-                             f"'{example}'; {token!r} is not one") from None
+        value = number_token(token, integer)
+        if value is None:
+            raise ValueError(f"{name} must hold {kind} separated by commas, e.g. '{example}'; {shown(token)} is not one")
+        if low is not None and high is not None and not (math.isfinite(value) and low <= value <= high):
+            raise ValueError(f"{name} must hold {kind} from {low:g} to {high:g}{why}; got {shown(token)}")
+        values.append(value)
     if not values and not allow_empty:
         raise ValueError(f"{name} must hold at least one value, e.g. '{example}'")
     return values

@@ -63,3 +63,6 @@ def test_bad_input():
         avi_loss(**t, weights=(3, 10, 10, 10))
     with pytest.raises(ValueError, match="weight l2 must be a finite number >= 0; got float -1.0"):
         LossWeights(l2=-1.0)
+    with pytest.raises(ValueError, match="the loss weights λ1..λ4 are all 0, so the loss is 0 at every step"):
+        LossWeights(0.0, 0.0, 0.0, 0.0)
+    assert LossWeights(0.0, 0.0, 0.0, 1e-3).l4 == 1e-3, "one weight above 0 trains"

@@ -1,4 +1,6 @@
 """Channel-wise SVD: shapes, dtypes, reconstruction and the sign convention (DESIGN 2.8)."""
+import re
+
 import pytest
 import torch
 
@@ -101,3 +103,7 @@ def test_scale_singular_value_changes_one_value():
         scale_singular_value(s, 0, 2.0, channel=4)
     with pytest.raises(ValueError, match="factor must be a finite number"):
         scale_singular_value(s, 0, float("inf"))
+    for factor in (1e308, -1e6, 100.5):  # 1e308 would overflow float32 to Inf; ±100 is Scale Singular Value's range
+        with pytest.raises(ValueError, match=re.escape(f"factor must be a finite number from -100 to 100; got {factor!r}")):
+            scale_singular_value(s, 0, factor)
+    assert torch.isfinite(scale_singular_value(s, 0, -100.0)).all()

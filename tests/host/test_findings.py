@@ -61,7 +61,7 @@ def test_sweep_gives_one_latent_per_index_and_factor_and_factor_one_is_the_captu
     grid = result.output("grid")
     assert grid.shape[2] == 3 * 64 + 2 * 4 and grid.shape[1] > 2 * 64, "three columns of factors, two rows of indices"
     p["sweep"]["inputs"]["indices"] = "0, 8"
-    with pytest.raises(ExecutionFailed, match=r"indices must be in 0..7 \(N = 8"):
+    with pytest.raises(ExecutionFailed, match=r"indices must hold whole numbers from 0 to 7 \(N = 8 singular values\); got '8'"):
         host.run(p, outputs=["sweep"])
 
 

@@ -53,12 +53,34 @@ def test_capture_from_an_inverted_latent_reports_it_and_warns_about_another_cfg(
 @pytest.mark.parametrize("change, message", [
     (dict(steps=25), "inverted along 20 ddim/ddim_uniform steps.*uses steps 25.*set steps to 20"),
     (dict(scheduler="karras"), "uses scheduler 'karras'; set scheduler to 'ddim_uniform'"),
-    (dict(sampler="euler"), "uses sampler 'euler'; set sampler to 'ddim'"),
+    (dict(sampler="heun"), "uses sampler 'heun'; set sampler to 'ddim' or 'euler'"),
 ])
 def test_a_capture_off_the_inverted_trajectory_is_refused(host, tiny_ckpt, change, message):
     p = generated_then_inverted(tiny_ckpt["eps"], 0)
     p["capture"] = capture("original", 0.6, start=("inverted", 0), **dict(RUN, **change))
     with pytest.raises(ExecutionFailed, match=message):
+        host.run(p, outputs=["capture"])
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_ddim_and_euler_captures_of_one_inversion_are_equal(host, tiny_ckpt, prediction):
+    # ComfyUI's ddim is its euler sampler function (other noise only for a noise mask's inpainting).
+    p = generated_then_inverted(tiny_ckpt[prediction], 0)
+    p["inverted"]["inputs"]["sampler_name"] = "euler"
+    p["euler"] = capture("original", 0.6, start=("inverted", 0), **dict(RUN, sampler="euler"))
+    result = host.run(p, outputs=["capture", "euler"])
+    ddim, euler = (result.output(n) for n in ("capture", "euler"))
+    assert torch.equal(ddim["samples"], euler["samples"]) and torch.equal(ddim["avi_capture"].x0, euler["avi_capture"].x0)
+    assert ddim["avi_capture"].sampler == "ddim", "the capture records its own sampler, which Inject Latent continues with"
+
+
+def test_a_masked_capture_of_an_inversion_must_keep_its_sampler(host, tiny_ckpt):
+    # With a noise mask ddim re-noises the kept region with its own noise, euler with the given one: not one trajectory.
+    p = generated_then_inverted(tiny_ckpt["eps"], 0)
+    p["mask"] = {"class_type": "SolidMask", "inputs": {"value": 1.0, "width": 64, "height": 64}}
+    p["masked"] = {"class_type": "SetLatentNoiseMask", "inputs": {"samples": ["inverted", 0], "mask": ["mask", 0]}}
+    p["capture"] = capture("original", 0.6, start=("masked", 0), **dict(RUN, sampler="euler"))
+    with pytest.raises(ExecutionFailed, match="uses sampler 'euler'; set sampler to 'ddim' \\(the capture"):
         host.run(p, outputs=["capture"])
 
 

@@ -20,10 +20,10 @@ import urllib.request
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
 from devkit.server import LOG_NAME, PREVIOUS_LOG_NAME, ComfyServer, ServerError
-from tests.host.avi_prompts import SMALL_TRAINING, base_nodes, capture, inject
+from tests.host.avi_prompts import SMALL_TRAINING, base_nodes, capture, inject, invert
 from tests.install.support import PACK_NAME, REPO_ROOT
 
 CKPT = "tiny_sd2_eps.safetensors"
@@ -32,6 +32,9 @@ TRAINING = dict(SMALL_TRAINING, hidden=16, epochs=1, samples_per_pair=0, batch_s
 GOOD = "good.safetensors"  # a Φ trained by the fixture, at x 0.8·T and z 0.5·T
 NAN, INF = float("nan"), float("inf")
 MESSAGES = {}  # case -> message, printed at the end (pytest -s)
+# LATENT files for stock LoadLatent, written into input/ at start: latents of channel counts the model does not take.
+LATENT_FILES = {f"c{c}.latent": save({"latent_tensor": torch.randn(1, c, 8, 8, generator=torch.Generator().manual_seed(c)),
+                                      "latent_format_version_0": torch.zeros(0)}) for c in (3, 16)}
 
 
 class SingleThreadServer(ComfyServer):
@@ -119,6 +122,63 @@ def grid(padding) -> dict:
     return p
 
 
+def inverted(width=SIZE, loaded=None, **invert_args) -> dict:
+    """A flat image VAE-encoded (or a LATENT file through stock LoadLatent), inverted, captured from and finished."""
+    run = dict(steps=STEPS, refine=0) | invert_args
+    p = base_nodes(CKPT, "a photo of a male person", "unused", SIZE)
+    p["image"] = {"class_type": "EmptyImage", "inputs": {"width": width, "height": width, "batch_size": 1, "color": 0x9060C0}}
+    p["encode"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["image", 0], "vae": ["ckpt", 2]}}
+    if loaded:
+        p["encode"] = {"class_type": "LoadLatent", "inputs": {"latent": loaded}}
+        del p["image"]
+    p["inverted"] = invert(["encode", 0], **run)
+    p["capture"] = capture("original", 0.6, steps=run["steps"], start=("inverted", 0))
+    return finish(p, ["capture", 0])
+
+
+def trajectory(keep: str, steps=50) -> dict:
+    """Capture Trajectory with keep_steps (parsed before any sampling), its finished latent previewed."""
+    p = base_nodes(CKPT, "a photo of a male person", "unused", SIZE)
+    p["trajectory"] = {"class_type": "AVICaptureTrajectory", "inputs": {
+        "model": ["ckpt", 0], "positive": ["original", 0], "negative": ["negative", 0], "latent_image": ["empty", 0],
+        "seed": 1, "steps": steps, "cfg": 7.5, "sampler_name": "ddim", "scheduler": "ddim_uniform", "keep_steps": keep}}
+    p["decode"] = {"class_type": "VAEDecode", "inputs": {"samples": ["trajectory", 1], "vae": ["ckpt", 2]}}
+    p["preview"] = {"class_type": "PreviewImage", "inputs": {"images": ["decode", 0]}}
+    return p
+
+
+def trajectory_distance(keep: str) -> dict:
+    p = trajectory(keep, steps=STEPS)
+    p["distance"] = {"class_type": "AVITrajectoryDistance", "inputs": {"trajectory": ["trajectory", 0], "p": 4, "side": "left",
+                                                                        "what": "latent"}}
+    p["table"] = {"class_type": "PreviewAny", "inputs": {"source": ["distance", 2]}}
+    del p["preview"]
+    return p
+
+
+def sweep(factors: str, indices="0, 1, 2, 3") -> dict:
+    """Singular Value Sweep of x's capture; its labels shown as text (the latents are not decoded)."""
+    p = pair()
+    p["sweep"] = {"class_type": "AVISingularValueSweep", "inputs": {"svd": ["svd_x", 0], "indices": indices, "factors": factors,
+                                                                     "channel": -1}}
+    p["labels"] = {"class_type": "PreviewAny", "inputs": {"source": ["sweep", 1]}}
+    return p
+
+
+def stacked_on_a_rho_sweep() -> dict:
+    """A second AVI Integrate whose x is the decomposed y_pred of a two-ρ sweep (two latents) and z one capture."""
+    p = patched(reuse(), "integrate", rho_list="0, 1")
+    p["svd_y"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": ["integrate", 0]}}
+    p["second"] = {"class_type": "AVIIntegrate", "inputs": {"phi": ["load", 0], "x": ["svd_y", 0], "z": ["svd_z", 0], "rho": 1.0,
+                                                             "rho_list": "", "s_inf": "S", "z_vectors": "as trained"}}
+    return finish(p, ["second", 0])
+
+
+def same_capture_as_x_and_z() -> dict:
+    """Train with x's SVD wired to z as well."""
+    return patched(train(), "train", z=["svd_x", 0])
+
+
 # (case, prompt, fragment of the message). Queue-time refusals: values ComfyUI 0.3.75 passes to V3 nodes unchecked.
 QUEUE_CASES = [
     ("capture cfg NaN", lambda: patched(reuse(), "capture_x", cfg=NAN), "cfg must be a finite number from 0.0 to 100.0; got nan"),
@@ -190,6 +250,44 @@ RUN_CASES = [
     ("save '../escape'", lambda: train("../escape"), "filename must be a plain name"),
     ("save '/tmp/absolute'", lambda: train("/tmp/absolute"), "filename must be a plain name"),
     ("save if_exists 'error' on an existing name", lambda: train("good", if_exists="error"), "good.safetensors already exists"),
+    # Second round (issue #23): inputs an attack on the server still found.
+    ("train λ1 = λ2 = λ3 = λ4 = 0", lambda: patched(train(), "train", lambda_1=0.0, lambda_2=0.0, lambda_3=0.0, lambda_4=0.0),
+     "the loss weights λ1..λ4 are all 0, so the loss is 0 at every step and Φ would stay untrained"),
+    ("train x == z (one capture wired to both)", same_capture_as_x_and_z,
+     "x and z are the same capture (step 1 of 10, t = 801): connect the original prompt's capture to x"),
+    ("train x, z both asked for 0.8·T", lambda: train(tx=0.8, tz=0.8),
+     "x and z were both asked for timestep_fraction 0.8 (step 1 of 10, t = 801): capture z later in denoising"),
+    ("sweep factors '1e308'", lambda: sweep("0, 1e308"), "factors must hold numbers from -100 to 100; got '1e308'"),
+    ("sweep factor -1e6", lambda: sweep("-1e6"), "factors must hold numbers from -100 to 100; got '-1e6'"),
+    ("sweep factors 'inf'", lambda: sweep("1, inf"), "factors must hold numbers from -100 to 100; got 'inf'"),
+    ("sweep an index of 10,000 digits", lambda: sweep("1", "9" * 10000),
+     "indices must hold whole numbers from 0 to 7 (N = 8 singular values); got '9999"),
+    ("invert a 16-channel LATENT (4-channel model)", lambda: inverted(loaded="c16.latent"),
+     "latent has 16 channels; this model (SD15 latents) takes 4"),
+    ("invert a 3-channel LATENT (4-channel model)", lambda: inverted(loaded="c3.latent"), "latent has 3 channels; this model"),
+    ("invert an 8×8 px image", lambda: inverted(width=8),
+     "latent is 1×1 latent cells (8×8 px); AVI decomposes each channel as an H×W matrix and needs at least 2×2 cells (16×16 px)"),
+    ("invert steps 2000 on 'simple' (σ repeats)", lambda: inverted(steps=2000, scheduler="simple"),
+     "the simple schedule repeats noise levels at steps 2000 (it holds 1000 distinct ones on this model)"),
+    ("capture after a ddim inversion with heun", lambda: patched(inverted(), "capture", sampler_name="heun"),
+     "uses sampler 'heun'; set sampler to 'ddim' or 'euler'"),
+    ("keep_steps '49-0'", lambda: trajectory("49-0"),
+     "keep_steps '49-0' runs backwards; write a range from the lower step to the higher, e.g. '0-49'"),
+    ("keep_steps '0-49/0'", lambda: trajectory("0-49/0"), "keep_steps '0-49/0' has stride 0"),
+    ("keep_steps '0-60'", lambda: trajectory("0-60"), "keep_steps '0-60' does not fit 50 sampling steps (steps 0..49)"),
+    ("keep_steps of 10,000 digits", lambda: trajectory("9" * 10000), "does not fit 50 sampling steps (steps 0..49)"),
+    ("second attribute on a two-ρ y_pred", stacked_on_a_rho_sweep,
+     "x holds 2 latent(s) and z 1; x and z must be batches of one size: to stack a second attribute, decompose a y_pred of one ρ"),
+    ("distance along a trajectory of one kept step", lambda: trajectory_distance("3"),
+     "trajectory keeps 1 step (3); distances between consecutive steps need at least 2"),
+    ("save 'CON'", lambda: train("CON"),
+     "filename 'CON' would not work on Windows: 'CON' is a device name there (CON, PRN, AUX, NUL, COM1-9 and LPT1-9"),
+    ("save 'NUL'", lambda: train("NUL"), "'NUL' is a device name there"),
+    ("save 'faces/nul.young'", lambda: train("faces/nul.young"), "'nul.young' is the device name NUL with an extension there"),
+    ("save 'com1'", lambda: train("com1"), "'com1' is a device name there"),
+    ("save 'LPT9.safetensors'", lambda: train("LPT9.safetensors"), "'LPT9' is a device name there"),
+    ("save 'young.' (trailing dot)", lambda: train("young."), "'young.' ends with a dot or a space, which Windows drops"),
+    ("save 'faces /young' (trailing space)", lambda: train("faces /young"), "'faces ' ends with a dot or a space"),
 ]
 
 
@@ -284,7 +382,7 @@ def server(tmp_path_factory):
     subprocess.run([sys.executable, os.path.join(REPO_ROOT, "devkit", "write_tiny_checkpoint.py"), str(checkpoint)],
                    cwd=REPO_ROOT, check=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     nodes = {PACK_NAME: REPO_ROOT, "avi-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
-    with SingleThreadServer(base, custom_nodes=nodes) as srv:
+    with SingleThreadServer(base, custom_nodes=nodes, inputs=LATENT_FILES) as srv:
         srv.wait_for(srv.queue_prompt(train("good")), timeout=120)
         os.symlink(outside, base / "models" / "avi" / "link")
         srv.outside = str(outside)
@@ -315,14 +413,15 @@ def pack_message(server, message: str) -> str:
 
 
 def files_outside_avi(server) -> list:
-    """Files under the base and the link's target other than models/avi, previews, settings and logs."""
+    """Files under the base and the link's target other than models/avi, previews, settings, logs and the test's inputs."""
     base = server.base_dir
     allowed = [os.path.join(base, d) for d in (os.path.join("models", "avi"), os.path.join("models", "checkpoints"), "temp", "user")]
     found = []
     for top in (base, server.outside):
         for folder, dirs, files in os.walk(top):
             dirs[:] = [d for d in dirs if os.path.join(folder, d) not in allowed]
-            found += [os.path.join(folder, f) for f in files if f not in (LOG_NAME, PREVIOUS_LOG_NAME)]
+            given = LATENT_FILES if folder == os.path.join(base, "input") else ()
+            found += [os.path.join(folder, f) for f in files if f not in (LOG_NAME, PREVIOUS_LOG_NAME, *given)]
     return found
 
 
@@ -400,6 +499,55 @@ def test_interrupted_training_saves_nothing(server):
         server.wait_for(prompt_id, timeout=120)
     assert not os.path.exists(os.path.join(server.base_dir, "models", "avi", "interrupted.safetensors"))
     MESSAGES["POST /interrupt during training"] = "interrupted at node train (AVITrainPhi); nothing saved"
+    check_still_sound(server)
+
+
+def node_texts(server, prefix: str) -> list:
+    """Lines the pack's nodes wrote (show_text logs each) that start with prefix."""
+    return [line for line in server.log_text().splitlines() if line.startswith(prefix)]
+
+
+def test_invert_reports_the_steps_its_schedule_has(server):
+    # ddim_uniform strides over the model's 1000 noise levels: steps 10000 runs 999 steps, and the text says so.
+    p = inverted(steps=10000)
+    p = {k: v for k, v in p.items() if k in ("ckpt", "original", "negative", "image", "encode", "inverted")}
+    p["show"] = {"class_type": "PreviewAny", "inputs": {"source": ["inverted", 0]}}
+    server.wait_for(server.queue_prompt(p), timeout=300)
+    text = node_texts(server, "inverted along ")[-1]
+    assert text.startswith("inverted along 999 ddim/ddim_uniform steps (steps 10000: the ddim_uniform schedule has 999 on "
+                           "this model), cfg 7.5, refine 0: 999 model evaluations"), text
+    MESSAGES["invert steps 10000 on ddim_uniform"] = text
+    check_still_sound(server)
+
+
+def preview_pixels(server, entry: dict, node: str):
+    """The pixels of a PreviewImage output, read back from temp/."""
+    from PIL import Image
+
+    image = entry["outputs"][node]["images"][0]
+    with Image.open(os.path.join(server.base_dir, image["type"], image["subfolder"], image["filename"])) as f:
+        return f.convert("RGB").tobytes()
+
+
+def test_a_capture_may_retrace_an_inversion_with_ddim_or_euler(server):
+    # ComfyUI's ddim is its euler sampler function (other noise only for a noise mask): the same trajectory.
+    p = inverted(sampler="euler")
+    p["capture_euler"] = capture("original", 0.6, steps=STEPS, sampler="euler", start=("inverted", 0))
+    finish(p, ["capture_euler", 0], "euler_edit")
+    entry = server.wait_for(server.queue_prompt(p), timeout=120)
+    assert preview_pixels(server, entry, "edited") == preview_pixels(server, entry, "euler_edit")
+    MESSAGES["capture with ddim after an euler inversion"] = "runs; the same image as an euler capture"
+    check_still_sound(server)
+
+
+def test_a_large_sweep_says_what_decoding_it_takes(server):
+    server.wait_for(server.queue_prompt(sweep(", ".join(f"{0.01 * i:g}" for i in range(200)))), timeout=120)
+    text = node_texts(server, "warning: 800 latents")[-1]
+    assert "to finish and decode. Measured on a CPU, VAE Decode takes 0.1 s and 10 MB per latent with a TAESD-size VAE" in text, text
+    assert re.search(r"at once, as ComfyUI decodes \d+ at a time with [\d.]+ [MG]B free", text), text
+    server.wait_for(server.queue_prompt(sweep("0, 0.5, 1.5, 2")), timeout=120)
+    assert node_texts(server, "16 latents of 64×64 px to finish and decode."), "a small sweep states its cost without a warning"
+    MESSAGES["sweep 200 factors × 4 indices"] = text
     check_still_sound(server)
 
 
