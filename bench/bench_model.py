@@ -1,10 +1,12 @@
-"""How well the shipped tiny digits model follows its captions: class and attribute rates by pixel statistics.
+"""How well the shipped tiny models follow their captions: requested attributes read back from the images.
 
-Usage: python bench/bench_model.py [--samples 200] [--steps 20] [--cfg 5] [--checkpoint PATH]
+Usage: python bench/bench_model.py [--model digits|people] [--samples 200] [--steps 20] [--cfg 5] [--checkpoint PATH]
 
 Samples go through stock nodes in the real embedded ComfyUI (CLIPTextEncode, KSampler with
-ddim/ddim_uniform, VAEDecode). Each prompt asks for a digit and one to three attributes; the
-class is read by the classifier fit on real digits, the attributes by devkit/digits.py.
+ddim/ddim_uniform, VAEDecode). Digits: each prompt asks for a digit and one to three attributes; the
+class is read by the classifier fit on real digits, the attributes by devkit/digits.py. People: each
+prompt names a gender (or "person"), a skin tone (or none), and some a role, a hair colour or old age;
+every one is read by the people scorer fit on real emoji renders (devkit/people_scorer.py).
 """
 import argparse
 import itertools
@@ -19,7 +21,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from bench import digit_metrics as M  # noqa: E402
-from devkit import digits  # noqa: E402
+from devkit import digits, people  # noqa: E402
 
 PER_PROMPT = 10
 
@@ -33,14 +35,14 @@ def prompt_specs(count: int) -> list:
     return [(i % 10, *next(combos)) for i in range(count)]
 
 
-def generate(host, name: str, specs: list, per_prompt: int, steps: int, cfg: float, seed: int = 0) -> torch.Tensor:
-    """Images [len(specs) * per_prompt, 3, 128, 128]: one KSampler batch per prompt, through the host."""
+def generate(host, name: str, texts: list, per_prompt: int, steps: int, cfg: float, seed: int = 0) -> torch.Tensor:
+    """Images [len(texts) * per_prompt, 3, 128, 128]: one KSampler batch per prompt, through the host."""
     p = {"ck": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": name}},
          "neg": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["ck", 1]}},
          "empty": {"class_type": "EmptyLatentImage", "inputs": {"width": 128, "height": 128, "batch_size": per_prompt}}}
     outs = []
-    for i, spec in enumerate(specs):
-        p[f"pos{i}"] = {"class_type": "CLIPTextEncode", "inputs": {"text": digits.prompt(*spec), "clip": ["ck", 1]}}
+    for i, text in enumerate(texts):
+        p[f"pos{i}"] = {"class_type": "CLIPTextEncode", "inputs": {"text": text, "clip": ["ck", 1]}}
         p[f"ks{i}"] = {"class_type": "KSampler", "inputs": {
             "model": ["ck", 0], "seed": seed + i, "steps": steps, "cfg": cfg, "sampler_name": "ddim", "scheduler": "ddim_uniform",
             "positive": [f"pos{i}", 0], "negative": ["neg", 0], "latent_image": ["empty", 0], "denoise": 1.0}}
@@ -54,7 +56,7 @@ def prompt_following(host, name: str, samples: int = 200, steps: int = 20, cfg: 
     """Rates over `samples` images: requested class, and each requested attribute value (by value and overall)."""
     judge = M.Judge.load()
     specs = prompt_specs(-(-samples // PER_PROMPT))
-    images = generate(host, name, specs, PER_PROMPT, steps, cfg)
+    images = generate(host, name, [digits.prompt(*spec) for spec in specs], PER_PROMPT, steps, cfg)
     requested = [s for s in specs for _ in range(PER_PROMPT)]
     digit = torch.tensor([s[0] for s in requested])
     cls, conf, _ = judge.classify(images)
@@ -74,12 +76,49 @@ def prompt_following(host, name: str, samples: int = 200, steps: int = 20, cfg: 
             "attributes": rates, "groups": by_group, "images": images}
 
 
+PEOPLE_ROLES = ("", "health worker", "teacher", "", "cook", "farmer", "", "scientist", "pilot", "artist", "judge")
+
+
+def people_specs(count: int) -> list:
+    """Attribute dicts (age, gender, role, hair, skin) for count prompts: genders and tones in turn, some roles,
+    a hair colour every fourth prompt and old age every fifth (on plain persons, as the emoji have them)."""
+    specs = []
+    for i in range(count):
+        gender = ("male", "female", "neutral")[i % 3]
+        skin = people.SKINS[(i // 3) % len(people.SKINS)]
+        hair = ("red", "blond", "white", "curly", "bald")[(i // 4) % 5] if i % 4 == 3 else ""
+        old = i % 5 == 4 and not hair
+        role = "" if hair or old else PEOPLE_ROLES[i % len(PEOPLE_ROLES)]
+        specs.append({"age": "old" if old else "adult", "gender": gender, "role": role, "hair": hair, "skin": skin})
+    return specs
+
+
+def people_following(host, name: str, samples: int = 200, steps: int = 20, cfg: float = 5.0) -> dict:
+    """Rates over `samples` images of each requested attribute (gender only where man or woman is named)."""
+    from bench.people_metrics import PeopleJudge
+    judge = PeopleJudge.load()
+    specs = people_specs(-(-samples // PER_PROMPT))
+    images = generate(host, name, [people.describe(**s) for s in specs], PER_PROMPT, steps, cfg)
+    read = judge.read(images)
+    hits: dict = {}
+    for i, spec in enumerate(s for s in specs for _ in range(PER_PROMPT)):
+        got = read.at(i)
+        asked = {"gender": spec["gender"] if spec["gender"] != "neutral" else "", "skin": spec["skin"], "hair": spec["hair"],
+                 "age": "old" if spec["age"] == "old" else "", "role": spec["role"]}
+        for head, value in asked.items():
+            if value:
+                hits.setdefault(head, []).append(got[head] == value)
+    return {"samples": len(images), "attributes": {h: sum(v) / len(v) for h, v in hits.items()},
+            "counts": {h: len(v) for h, v in hits.items()}, "images": images, "texts": [people.describe(**s) for s in specs]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--model", choices=("digits", "people"), default="digits")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfg", type=float, default=5.0)
-    parser.add_argument("--checkpoint", default=os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors"))
+    parser.add_argument("--checkpoint", default="", help="default: the shipped checkpoint of --model")
     parser.add_argument("--grid", default="", help="also write the first sample of every prompt as one picture (JPEG or PNG)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -87,28 +126,37 @@ def main(argv=None) -> int:
     from devkit import comfy_host
     host = comfy_host.boot(tempfile.mkdtemp(prefix="avi-bench-"), pack_dir=REPO_ROOT)
     start = time.perf_counter()
-    r = prompt_following(host, place_checkpoint(args.checkpoint), args.samples, args.steps, args.cfg)
+    checkpoint = args.checkpoint or os.path.join(REPO_ROOT, "devkit", "checkpoints", f"tiny_{args.model}_sd2.safetensors")
+    if args.model == "people":
+        r = people_following(host, place_checkpoint(checkpoint), args.samples, args.steps, args.cfg)
+        print(f"{r['samples']} samples, {args.steps} ddim steps, cfg {args.cfg:g} ({time.perf_counter() - start:.0f} s)")
+        for head, rate in r["attributes"].items():
+            print(f"{head}: {rate:.3f} of {r['counts'][head]} requests")
+        if args.grid:
+            save_grid(args.grid, r["images"][::PER_PROMPT], r["texts"])
+        return 0
+    r = prompt_following(host, place_checkpoint(checkpoint), args.samples, args.steps, args.cfg)
     print(f"{r['samples']} samples, {args.steps} ddim steps, cfg {args.cfg:g} ({time.perf_counter() - start:.0f} s)")
     print(f"requested class: {r['class']:.3f} (mean classifier confidence {r['confidence']:.3f})")
     for group, rate in r["groups"].items():
         values = ", ".join(f"{v} {r['attributes'][v]:.2f}" for v in r["attributes"] if M.attribute_group(v) == group)
         print(f"{group}: {rate:.3f} ({values})")
     if args.grid:
-        save_grid(args.grid, r["images"][::PER_PROMPT], prompt_specs(len(r["images"]) // PER_PROMPT))
+        specs = prompt_specs(len(r["images"]) // PER_PROMPT)
+        save_grid(args.grid, r["images"][::PER_PROMPT], [digits.prompt(*s).removeprefix("a ").replace("handwritten ", "") for s in specs])
     return 0
 
 
-def save_grid(path: str, images: torch.Tensor, specs: list, columns: int = 10) -> None:
-    """One image per prompt, captioned with its prompt, `columns` per row."""
+def save_grid(path: str, images: torch.Tensor, captions: list, columns: int = 10) -> None:
+    """One image per prompt, captioned, `columns` per row."""
     from PIL import Image, ImageDraw
     cell, caption = 128, 28
     rows = -(-len(images) // columns)
     sheet = Image.new("RGB", (columns * cell, rows * (cell + caption)), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, (image, spec) in enumerate(zip(images, specs)):
+    for i, (image, words) in enumerate(zip(images, captions)):
         x, y = (i % columns) * cell, (i // columns) * (cell + caption)
         sheet.paste(Image.fromarray((image.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype("uint8")), (x, y))
-        words = digits.prompt(*spec).removeprefix("a ").replace("handwritten ", "")
         draw.text((x + 3, y + cell + 2), words[:22], fill="black")
         draw.text((x + 3, y + cell + 14), words[22:44], fill="black")
     sheet.save(path, quality=90)

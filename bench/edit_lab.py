@@ -8,14 +8,19 @@ x0 at every step.
 """
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from avi_core import conventions  # noqa: E402
+from avi_core import CapturedPairs, LossWeights, TrainSettings, conventions, defaults, train_phi  # noqa: E402
+from avi_core.attribute_vectors import blend  # noqa: E402
+from avi_core.conventions import carry_to_step  # noqa: E402
+from avi_core.inference import singular_values_for  # noqa: E402
+from avi_core.phi import predict  # noqa: E402
+from avi_core.svd import compose, decompose_float32  # noqa: E402
 
 STEPS, CFG, SAMPLER, SCHEDULER = 50, 5.0, "ddim", "ddim_uniform"
 
@@ -95,6 +100,16 @@ class Lab:
                                       callback=cb, disable_pbar=True, seed=0).float()
         return raw
 
+    def branch(self, x_model: torch.Tensor, step: int, end: int, prompt: str, cfg: float = None) -> tuple:
+        """(sampler state, x0 prediction) at step `end` of latents [B, C, H, W] denoised from `step` with `prompt`."""
+        import comfy.sample
+        cfg = self.cfg if cfg is None else cfg
+        seen = []
+        comfy.sample.sample(self.model, torch.zeros_like(x_model), STEPS, cfg, SAMPLER, SCHEDULER, self.cond(prompt), self.cond(""),
+                            self.to_raw(x_model), disable_noise=True, start_step=step, last_step=end + 1, force_full_denoise=False,
+                            callback=lambda i, x0, x, t: seen.append((x.float().clone(), x0.float().clone())), disable_pbar=True, seed=0)
+        return seen[end - step]
+
     @torch.no_grad()
     def decode(self, raw: torch.Tensor) -> torch.Tensor:
         """Images [B, 3, 128, 128] in [0, 1]."""
@@ -113,3 +128,149 @@ def boot_lab(checkpoint: str = None, cfg: float = CFG) -> Lab:
     from devkit import comfy_host
     comfy_host.boot(tempfile.mkdtemp(prefix="avi-lab-"), pack_dir=REPO_ROOT)
     return Lab(checkpoint or os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors"), cfg)
+
+
+# ---- AVI settings and the edits of a case ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Setting:
+    """One AVI configuration: capture points, Φ training, inference and how the remaining steps are guided."""
+
+    tx: float = defaults.PACK["tx"]
+    dtau: float = round(defaults.PACK["tx"] - defaults.PACK["tz"], 6)
+    space: str = defaults.PACK["space"]  # "x0": x0 predictions, the edit carried back with the step's noise; "latent": VP latents
+    k: int = defaults.PACK["k"]
+    hidden: int = 512
+    epochs: int = 5
+    samples: int = -1          # resampled pairs; -1 the paper's 5000, 0 the captured pair only
+    weights: tuple = (3.0, 10.0, 10.0, 10.0)
+    train_z: str = defaults.PACK["z_vectors"]
+    vp: bool = True            # DESIGN 2.2 (space "latent"): Φ sees VP-normalised latents; False: model-space latents
+    cfg: float = 5.0
+    rho: float = defaults.PACK["rho"]
+    s_inf: str = defaults.PACK["s_inf"]
+    z_vectors: str = "as trained"
+    finish: str = "original"   # "original", "target", or "target N": the target for N steps, then the original
+    z_from: str = "scratch"    # "scratch": z on the target prompt's own run; "branch": x's run, the target prompt from x's step
+
+    def train_key(self):
+        return (self.tx, self.dtau, self.space, self.k, self.hidden, self.epochs, self.samples, self.weights, self.train_z,
+                self.vp, self.cfg, self.z_from)
+
+
+BASE = Setting()
+PAPER = Setting(tx=defaults.PAPER["tx"], dtau=round(defaults.PAPER["tx"] - defaults.PAPER["tz"], 6), space=defaults.PAPER["space"],
+                k=8, train_z=defaults.PAPER["z_vectors"], rho=defaults.PAPER["rho"], s_inf=defaults.PAPER["s_inf"])  # k = N/2 of 16
+
+
+def switch_label(finish: str) -> tuple[int, bool]:
+    """(steps under the target, whether the original takes over after them) of a finish setting."""
+    if finish == "original":
+        return 0, True
+    if finish == "target":
+        return 0, False
+    return int(finish.split()[1]), True
+
+
+class Editor:
+    """The edits of one Lab for cases {"original": prompt, "target": prompt, "seed": int}, with Φ cached per case."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.phis, self.branches = {}, {}
+
+    def pair(self, case) -> tuple[str, str]:
+        """(original prompt, target prompt) of a case."""
+        return case["original"], case["target"]
+
+    def captured(self, case, s: Setting):
+        """(x step, z step, VP x, VP z, x0 at both) of a case under a setting."""
+        original, target = self.pair(case)
+        lab = self.lab
+        to = lab.trajectory(original, case["seed"], s.cfg)
+        sx, sz = lab.step_at(s.tx), lab.step_at(s.tx - s.dtau)
+        if s.z_from == "branch":
+            key = (original, target, case["seed"], sx, sz, s.cfg)
+            if key not in self.branches:
+                self.branches[key] = lab.branch(to.x[sx:sx + 1], sx, sz, target, s.cfg)
+            z_state, z_x0 = self.branches[key]
+        else:
+            tt = lab.trajectory(target, case["seed"], s.cfg)
+            z_state, z_x0 = tt.x[sz:sz + 1], tt.x0[sz:sz + 1]
+        if s.space == "x0":
+            return sx, sz, to.x0[sx:sx + 1], z_x0, to.x0[sx:sx + 1], z_x0
+        scale = (lambda t, step: lab.vp(t, step)) if s.vp else (lambda t, step: t)
+        return sx, sz, scale(to.x[sx:sx + 1], sx), scale(z_state, sz), to.x0[sx:sx + 1], z_x0
+
+    def phi(self, i, case, s: Setting):
+        key = (i, s.train_key())
+        if key not in self.phis:
+            sx, sz, x, z, x0x, x0z = self.captured(case, s)
+            settings = TrainSettings(k=s.k, hidden=s.hidden, epochs=s.epochs, samples_per_pair=None if s.samples < 0 else s.samples,
+                                     weights=LossWeights(*s.weights), z_vectors=s.train_z, seed=0)
+            if s.space == "x0":  # as Train AVI Φ does for SVDs of x0: the forward process at σ = 0
+                pairs = CapturedPairs(x, z, x, z, 0.0, 0.0, "eps")
+            elif s.vp:
+                pairs = CapturedPairs(x, z, x0x, x0z, float(self.lab.sigmas[sx]), float(self.lab.sigmas[sz]), "eps")
+            else:  # model-space pairs x0 + σε (shared ε), unscaled, passed as captures to train on as they are
+                n = 5000 if s.samples < 0 else s.samples
+                eps = torch.randn((n, *x.shape[1:]), generator=torch.Generator().manual_seed(0))
+                xs = torch.cat([x, x0x + float(self.lab.sigmas[sx]) * eps])
+                zs = torch.cat([z, x0z + float(self.lab.sigmas[sz]) * eps])
+                pairs, settings = CapturedPairs(xs, zs, xs, zs, 0.0, 0.0, "eps"), replace(settings, samples_per_pair=0)
+            self.phis[key] = train_phi(pairs, settings).phi
+        return self.phis[key]
+
+    def y_pred(self, i, case, s: Setting) -> tuple[int, torch.Tensor]:
+        """(x's step, y_pred in model space) of a setting; ρ may exceed 1 (an extrapolation of the vector blend)."""
+        sx, y_model, _ = self.edit(i, case, s)
+        return sx, y_model
+
+    def agreement(self, i, case, s: Setting, rhos) -> list:
+        """Per ρ, how much better the target prompt's denoiser reproduces the edited x0 at x's step than the original
+        prompt's: (‖ŷ0 − D_original(y)‖² − ‖ŷ0 − D_target(y)‖²) / ‖x0 − D_target(x)‖², −1 at ρ = 0 (space x0 only)."""
+        original, target = self.pair(case)
+        edits = [self.edit(i, case, replace(s, rho=r)) for r in rhos]
+        sx = edits[0][0]
+        y = torch.cat([e[1] for e in edits])
+        y0 = torch.cat([e[2] for e in edits])
+        d_o = self.lab.branch(y, sx, sx, original, s.cfg)[1]
+        d_t = self.lab.branch(y, sx, sx, target, s.cfg)[1]
+        gap = lambda a, b: (a - b).square().flatten(1).sum(1)  # noqa: E731
+        scale = gap(y0[:1], d_t[:1])
+        return ((gap(y0, d_o) - gap(y0, d_t)) / scale).tolist()
+
+    def edit(self, i, case, s: Setting) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """(x's step, y_pred in model space, the edited x0 or VP latent it was composed as)."""
+        sx, sz, x, z, _, _ = self.captured(case, s)
+        svd_x, svd_z = decompose_float32(x), decompose_float32(z)
+        if s.s_inf == "Sx→Sz":  # no Φ: the spectrum moved towards z's own
+            used = svd_x.S + s.rho * (svd_z.S - svd_x.S)
+        else:
+            with torch.no_grad():
+                S, delta = predict(self.phi(i, case, s), x)
+            used = singular_values_for(s.s_inf, S.float(), delta.float(), svd_x.S, s.rho)
+        U, V = blend(svd_x, svd_z, s.k, s.rho, s.train_z if s.z_vectors == "as trained" else s.z_vectors)
+        y = compose(U, used, V)
+        if s.space == "x0":
+            x_model = self.lab.trajectory(self.pair(case)[0], case["seed"], s.cfg).x[sx:sx + 1]
+            return sx, carry_to_step(y, x_model, x, float(self.lab.sigmas[sx]), "eps"), y
+        return sx, (self.lab.from_vp(y, sx) if s.vp else y), y
+
+    def image(self, i, case, s: Setting) -> torch.Tensor:
+        original, target = self.pair(case)
+        sx, y = self.y_pred(i, case, s)
+        m, back = switch_label(s.finish)
+        prompts = [original] if s.finish == "original" else [target] if s.finish == "target" else [target, original]
+        return self.lab.decode(self.lab.finish(y, sx, prompts, switch_after=m if back else 0, cfg=s.cfg))
+
+    def baseline_images(self, case, switch_fractions=(0.9, 0.8, 0.7, 0.6, 0.5)) -> dict:
+        """original, target from scratch and the prompt switch at several steps."""
+        original, target = self.pair(case)
+        lab = self.lab
+        to, tt = lab.trajectory(original, case["seed"]), lab.trajectory(target, case["seed"])
+        out = {"original": lab.decode(to.final), "target from scratch": lab.decode(tt.final)}
+        for f in switch_fractions:
+            s = lab.step_at(f)
+            out[f"switch at {f:g}T"] = lab.decode(lab.finish(to.x[s:s + 1], s, [target]))
+        return out

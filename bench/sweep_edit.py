@@ -13,53 +13,20 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import torch
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from avi_core import CapturedPairs, LossWeights, TrainSettings, defaults, train_phi  # noqa: E402
-from avi_core.attribute_vectors import blend  # noqa: E402
-from avi_core.conventions import carry_to_step  # noqa: E402
-from avi_core.inference import singular_values_for  # noqa: E402
-from avi_core.phi import predict  # noqa: E402
-from avi_core.svd import compose, decompose_float32  # noqa: E402
 from bench import digit_metrics as M  # noqa: E402
+from bench.edit_lab import BASE, PAPER, Editor, Setting  # noqa: E402
 from bench.bench_quality import EDITS  # noqa: E402
 from devkit import digits  # noqa: E402
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One AVI configuration: capture points, Φ training, inference and how the remaining steps are guided."""
-
-    tx: float = defaults.PACK["tx"]
-    dtau: float = round(defaults.PACK["tx"] - defaults.PACK["tz"], 6)
-    space: str = defaults.PACK["space"]  # "x0": x0 predictions, the edit carried back with the step's noise; "latent": VP latents
-    k: int = defaults.PACK["k"]
-    hidden: int = 512
-    epochs: int = 5
-    samples: int = -1          # resampled pairs; -1 the paper's 5000, 0 the captured pair only
-    weights: tuple = (3.0, 10.0, 10.0, 10.0)
-    train_z: str = defaults.PACK["z_vectors"]
-    vp: bool = True            # DESIGN 2.2 (space "latent"): Φ sees VP-normalised latents; False: model-space latents
-    cfg: float = 5.0
-    rho: float = defaults.PACK["rho"]
-    s_inf: str = defaults.PACK["s_inf"]
-    z_vectors: str = "as trained"
-    finish: str = "original"   # "original", "target", or "target N": the target for N steps, then the original
-
-    def train_key(self):
-        return (self.tx, self.dtau, self.space, self.k, self.hidden, self.epochs, self.samples, self.weights, self.train_z,
-                self.vp, self.cfg)
-
-
 REFERENCE_RESULTS = os.path.join(REPO_ROOT, "bench", "reference", "quality_results.json")
-BASE = Setting()
-PAPER = Setting(tx=defaults.PAPER["tx"], dtau=round(defaults.PAPER["tx"] - defaults.PAPER["tz"], 6), space=defaults.PAPER["space"],
-                k=8, train_z=defaults.PAPER["z_vectors"], rho=defaults.PAPER["rho"], s_inf=defaults.PAPER["s_inf"])  # k = N/2 of 16
 RHO_SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
@@ -90,88 +57,19 @@ SWEEPS = {
 }
 
 
-def switch_label(finish: str) -> tuple[int, bool]:
-    """(steps under the target, whether the original takes over after them) of a finish setting."""
-    if finish == "original":
-        return 0, True
-    if finish == "target":
-        return 0, False
-    return int(finish.split()[1]), True
-
-
-class Runner:
-    """Cases, Φ cache and scoring on one Lab."""
+class Runner(Editor):
+    """The benchmark's digits cases, Φ cache and scoring on one Lab."""
 
     def __init__(self, lab, judge, cases):
-        self.lab, self.judge, self.cases = lab, judge, cases
-        self.phis = {}
+        super().__init__(lab)
+        self.judge, self.cases = judge, cases
 
     def prompts(self, case):
         attribute, o_words, t_words = EDITS[case["edit"]]
         return attribute, digits.prompt(case["digit"], **o_words), digits.prompt(case["digit"], **t_words)
 
-    def captured(self, case, s: Setting):
-        """(x step, z step, VP x, VP z, x0 at both) of a case under a setting."""
-        _, original, target = self.prompts(case)
-        lab = self.lab
-        to, tt = lab.trajectory(original, case["seed"], s.cfg), lab.trajectory(target, case["seed"], s.cfg)
-        sx, sz = lab.step_at(s.tx), lab.step_at(s.tx - s.dtau)
-        if s.space == "x0":
-            return sx, sz, to.x0[sx:sx + 1], tt.x0[sz:sz + 1], to.x0[sx:sx + 1], tt.x0[sz:sz + 1]
-        scale = (lambda t, step: lab.vp(t, step)) if s.vp else (lambda t, step: t)
-        return sx, sz, scale(to.x[sx:sx + 1], sx), scale(tt.x[sz:sz + 1], sz), to.x0[sx:sx + 1], tt.x0[sz:sz + 1]
-
-    def phi(self, i, case, s: Setting):
-        key = (i, s.train_key())
-        if key not in self.phis:
-            sx, sz, x, z, x0x, x0z = self.captured(case, s)
-            settings = TrainSettings(k=s.k, hidden=s.hidden, epochs=s.epochs, samples_per_pair=None if s.samples < 0 else s.samples,
-                                     weights=LossWeights(*s.weights), z_vectors=s.train_z, seed=0)
-            if s.space == "x0":  # as Train AVI Φ does for SVDs of x0: the forward process at σ = 0
-                pairs = CapturedPairs(x, z, x, z, 0.0, 0.0, "eps")
-            elif s.vp:
-                pairs = CapturedPairs(x, z, x0x, x0z, float(self.lab.sigmas[sx]), float(self.lab.sigmas[sz]), "eps")
-            else:  # model-space pairs x0 + σε (shared ε), unscaled, passed as captures to train on as they are
-                n = 5000 if s.samples < 0 else s.samples
-                eps = torch.randn((n, *x.shape[1:]), generator=torch.Generator().manual_seed(0))
-                xs = torch.cat([x, x0x + float(self.lab.sigmas[sx]) * eps])
-                zs = torch.cat([z, x0z + float(self.lab.sigmas[sz]) * eps])
-                pairs, settings = CapturedPairs(xs, zs, xs, zs, 0.0, 0.0, "eps"), replace(settings, samples_per_pair=0)
-            self.phis[key] = train_phi(pairs, settings).phi
-        return self.phis[key]
-
-    def y_pred(self, i, case, s: Setting) -> tuple[int, torch.Tensor]:
-        """(x's step, y_pred in model space) of a setting; ρ may exceed 1 (an extrapolation of the vector blend)."""
-        sx, sz, x, z, _, _ = self.captured(case, s)
-        phi = self.phi(i, case, s)
-        svd_x, svd_z = decompose_float32(x), decompose_float32(z)
-        with torch.no_grad():
-            S, delta = predict(phi, x)
-        used = singular_values_for(s.s_inf, S.float(), delta.float(), svd_x.S, s.rho)
-        U, V = blend(svd_x, svd_z, s.k, s.rho, s.train_z if s.z_vectors == "as trained" else s.z_vectors)
-        y = compose(U, used, V)
-        if s.space == "x0":
-            x_model = self.lab.trajectory(self.prompts(case)[1], case["seed"], s.cfg).x[sx:sx + 1]
-            return sx, carry_to_step(y, x_model, x, float(self.lab.sigmas[sx]), "eps")
-        return sx, (self.lab.from_vp(y, sx) if s.vp else y)
-
-    def image(self, i, case, s: Setting) -> torch.Tensor:
-        _, original, target = self.prompts(case)
-        sx, y = self.y_pred(i, case, s)
-        m, back = switch_label(s.finish)
-        prompts = [original] if s.finish == "original" else [target] if s.finish == "target" else [target, original]
-        return self.lab.decode(self.lab.finish(y, sx, prompts, switch_after=m if back else 0, cfg=s.cfg))
-
-    def baseline_images(self, case, switch_fractions=(0.9, 0.8, 0.7, 0.6, 0.5)) -> dict:
-        """original, target from scratch and the prompt switch at several steps."""
-        _, original, target = self.prompts(case)
-        lab = self.lab
-        to, tt = lab.trajectory(original, case["seed"]), lab.trajectory(target, case["seed"])
-        out = {"original": lab.decode(to.final), "target from scratch": lab.decode(tt.final)}
-        for f in switch_fractions:
-            s = lab.step_at(f)
-            out[f"switch at {f:g}T"] = lab.decode(lab.finish(to.x[s:s + 1], s, [target]))
-        return out
+    def pair(self, case) -> tuple[str, str]:
+        return self.prompts(case)[1:]
 
     def score(self, case, original: torch.Tensor, image: torch.Tensor) -> dict:
         """success (attribute reached and moved towards it), class kept, RMS to the original, attribute value."""

@@ -127,7 +127,19 @@ class TinyDigitsSD2(TinySD2):
         return super().process_clip_state_dict(state_dict)
 
 
-TINY_CONFIGS = (TinyDigitsSD2, TinySD2)
+# The shipped people model (devkit/train_tiny_people.py): 64 channels on 16x16 latents and 128 at 8x8, attention at both
+# levels; the same text encoder and token-table storage as the digits model.
+PEOPLE_UNET_CONFIG = {**TINY_UNET_CONFIG, "model_channels": 64, "num_res_blocks": [1, 1], "channel_mult": [1, 2],
+                      "transformer_depth": [1, 1], "transformer_depth_output": [1, 1, 1, 1]}
+
+
+class TinyPeopleSD2(TinyDigitsSD2):
+    """The trained tiny people model: SD2 family, eps prediction, 128 px images (16x16 latents)."""
+
+    unet_config = {**TinySD2.unet_config, "model_channels": 64, "channel_mult": [1, 2]}
+
+
+TINY_CONFIGS = (TinyPeopleSD2, TinyDigitsSD2, TinySD2)
 
 
 def register(configs) -> None:

@@ -1,0 +1,245 @@
+"""The edit benchmark over models and kinds of edit: AVI against the stock prompt switch, as a frontier.
+
+Usage: python bench/bench_edits.py [--models digits people] [--cases 40] [--quick] [--out bench/results/edits]
+
+For every model (the shipped digits and people models) and kind of edit (bench/edit_kinds.py: digits stroke, slant and
+content; people person → woman, person → man, man ↔ woman, → older, hair colour), cases are prompt pairs with a seed
+whose original image does not yet show the goal. Every method starts from that seed's noise on the same 50-step ddim
+trajectory (cfg 5), side by side in one run:
+- original; target from scratch; the stock prompt switch at f·T (the original prompt to the step of f·T, the target
+  after it: KSamplerAdvanced twice, or [a:b:f] prompt editing);
+- AVI paper ρ = …: the paper's literal settings; AVI ρ = …: the pack's defaults (bench/edit_lab.py: BASE, PAPER).
+Per model and kind: success, identity distance, leakage (anything not asked for changed), the Fréchet distance of the
+judge's features to real images, model evaluations, and the frontier (success against identity distance) as one plot per
+model. It calls the host's sampling functions directly (bench/edit_lab.py) with cached trajectories;
+tests/host/test_bench_edits.py checks that those match the nodes.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+
+import torch
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from bench import digit_metrics as DM  # noqa: E402
+from bench import edit_kinds as K  # noqa: E402
+from bench.edit_lab import BASE, PAPER, STEPS, Editor  # noqa: E402
+
+CHECKPOINTS = {"digits": os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors"),
+               "people": os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_people_sd2.safetensors")}
+SWITCHES = (0.9, 0.8, 0.7, 0.6, 0.5)
+# name -> (setting, ρ values): each ρ is one point of the method's curve
+AVI_METHODS = {"AVI paper": (PAPER, (0.0, 0.25, 0.5, 0.75, 1.0)), "AVI": (BASE, (0.0, 0.5, 1.0, 1.25, 1.5, 2.0))}
+# Candidate settings a run can add beside them (--variants), for comparing methods on the same cases.
+RHOS = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0)
+VARIANTS = {
+    "no Φ": (replace(BASE, s_inf="Sx→Sz"), RHOS),
+    "branch": (replace(BASE, z_from="branch"), RHOS),
+    "branch, target finish": (replace(BASE, z_from="branch", finish="target"), RHOS),
+    "target finish": (replace(BASE, finish="target"), RHOS),
+    "0.8 branch, target finish": (replace(BASE, tx=0.8, z_from="branch", finish="target"), RHOS),
+    "0.7 branch, target finish": (replace(BASE, tx=0.7, z_from="branch", finish="target"), RHOS),
+}
+SEEDS_TRIED = 30
+
+
+def method_names() -> list:
+    return (["original", "target from scratch"] + [f"switch at {f:g}T" for f in SWITCHES]
+            + [f"{name} ρ={r:g}" for name, (_, rhos) in AVI_METHODS.items() for r in rhos])
+
+
+def evaluations(lab, setting) -> int:
+    """Model evaluations of an edit with a reused Φ: x's capture (steps 0..sx), z's (0..sz), the finish (sx..end)."""
+    sx, sz = lab.step_at(setting.tx), lab.step_at(setting.tx - setting.dtau)
+    return (sx + 1) + (sz + 1) + (STEPS - sx)
+
+
+def choose_cases(lab, judge, kind: K.Kind, count: int) -> list:
+    """Per pair, the first seed (of SEEDS_TRIED from 100·i) whose original is a usable case."""
+    cases = []
+    for i, pair in enumerate(kind.pairs(count)):
+        for seed in range(100 * i, 100 * i + SEEDS_TRIED):
+            image = lab.decode(lab.trajectory(pair.original, seed).final)
+            if judge.originals_ok(judge.reading(image, pair), pair):
+                cases.append({"original": pair.original, "target": pair.target, "seed": seed, "pair": pair})
+                break
+    return cases
+
+
+def case_images(editor: Editor, key, case: dict) -> dict:
+    """Every method's image [1, 3, H, W] of one case."""
+    images = editor.baseline_images(case, SWITCHES)
+    for name, (setting, rhos) in AVI_METHODS.items():
+        for r in rhos:
+            images[f"{name} ρ={r:g}"] = editor.image(key, case, replace(setting, rho=r))
+    return images
+
+
+def monotone(values: list, tolerance: float = 0.01) -> bool:
+    """The goal's statistic rises with ρ: never falls by more than `tolerance`, and ends above where it starts."""
+    return all(b >= a - tolerance for a, b in zip(values, values[1:])) and values[-1] > values[0]
+
+
+def summarise(rows: list, judge, evals: dict) -> dict:
+    """Per method over the cases of one kind: rates, means, model evaluations, FD of the judge's features to real images."""
+    table = {}
+    for method in method_names():
+        scores = [r["scores"][method] for r in rows]
+        feats = torch.stack([s.features for s in scores])
+        table[method] = {"success": sum(s.success for s in scores) / len(scores),
+                         "identity": sum(s.identity for s in scores) / len(scores),
+                         "leak": sum(s.leak for s in scores) / len(scores),
+                         "fd": DM.frechet_distance(feats, judge.real_features) if len(scores) > 2 else float("nan"),
+                         "evaluations": evals[method]}
+    for name, (_, rhos) in AVI_METHODS.items():
+        rises = [monotone([r["scores"][f"{name} ρ={rho:g}"].value for rho in rhos]) for r in rows]
+        table[f"{name} ρ={rhos[-1]:g}"]["rho_monotone"] = sum(rises) / len(rises)
+    return table
+
+
+def dominance(table: dict, curve: str) -> list:
+    """Per switch point: the best point of the curve (a name prefix) with at least its success at no more identity
+    distance, or None; (switch, its success, identity, curve point or None)."""
+    points = [(m, t) for m, t in table.items() if m.startswith(curve + " ρ=")]
+    out = []
+    for f in SWITCHES:
+        s = table[f"switch at {f:g}T"]
+        better = [(m, t) for m, t in points if t["success"] >= s["success"] and t["identity"] <= s["identity"]]
+        out.append((f, s["success"], s["identity"], min(better, key=lambda mt: mt[1]["identity"])[0] if better else None))
+    return out
+
+
+def run_model(model: str, count: int, log=print, kinds: list = None) -> dict:
+    """Cases of every kind of one model, every method, scored: {kind: {"table", "cases"}}."""
+    from bench.edit_lab import Lab
+    lab = Lab(CHECKPOINTS[model])
+    editor = Editor(lab)
+    judges = {}
+    out = {}
+    for kind in [k for k in K.KINDS if k.model == model and (kinds is None or k.name in kinds)]:
+        judge = judges.setdefault(kind.judge, K.DigitsJudge() if kind.judge == "digits" else K.PeopleJudge())
+        start = time.perf_counter()
+        cases = choose_cases(lab, judge, kind, count)
+        rows = []
+        for i, case in enumerate(cases):
+            pair = case["pair"]
+            images = case_images(editor, (kind.name, i), case)
+            readings = {m: judge.reading(img, pair) for m, img in images.items()}
+            scores = {m: judge.score(r, readings["original"], pair, kind.may_change) for m, r in readings.items()}
+            rows.append({"case": {k: v for k, v in case.items() if k != "pair"}, "scores": scores, "images": images})
+            lab.trajectories.clear()
+            editor.branches.clear()
+        evals = {m: STEPS for m in method_names() if not m.startswith("AVI")}
+        for name, (setting, rhos) in AVI_METHODS.items():
+            evals.update({f"{name} ρ={r:g}": evaluations(lab, setting) for r in rhos})
+        out[kind.name] = {"table": summarise(rows, judge, evals), "rows": rows, "seconds": time.perf_counter() - start}
+        log(f"{model} / {kind.name}: {len(rows)} cases in {out[kind.name]['seconds']:.0f} s")
+    return out
+
+
+def format_table(model: str, results: dict) -> str:
+    lines = [f"| {model}: kind | method | success | identity distance | leakage | FD | evaluations |", "|---|---|---|---|---|---|---|"]
+    for kind, done in results.items():
+        for method, t in done["table"].items():
+            lines.append(f"| {kind} ({len(done['rows'])}) | {method} | {t['success']:.2f} | {t['identity']:.3f} | {t['leak']:.2f} | "
+                         f"{t['fd']:.1f} | {t['evaluations']} ({t['evaluations'] / STEPS:.2f}×) |")
+    return "\n".join(lines)
+
+
+def frontier_words(model: str, results: dict, curve: str = "AVI") -> list:
+    """Where the curve lies above the switch and where below, one line per kind."""
+    lines = []
+    for kind, done in results.items():
+        verdicts = dominance(done["table"], curve)
+        above = [f"{f:g}T" for f, _, _, m in verdicts if m]
+        below = [f"{f:g}T ({s:.2f} at {d:.3f})" for f, s, d, m in verdicts if not m]
+        lines.append(f"{model} / {kind}: {curve} at or above the switch at {', '.join(above) or 'no point'}; "
+                     f"below at {', '.join(below) or 'no point'}")
+    return lines
+
+
+def plot_frontier(path: str, model: str, results: dict) -> None:
+    """One panel per kind: success against identity distance, the switch's points beside each AVI curve."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    kinds = list(results)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.2 * len(kinds), 3.8), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        t = results[kind]["table"]
+        sw = [t[f"switch at {f:g}T"] for f in SWITCHES]
+        ax.plot([s["identity"] for s in sw], [s["success"] for s in sw], "o-", color="grey", label="prompt switch")
+        for f, s in zip(SWITCHES, sw):
+            ax.annotate(f"{f:g}T", (s["identity"], s["success"]), fontsize=7, color="grey", xytext=(3, -8), textcoords="offset points")
+        for (name, (_, rhos)), colour in zip(AVI_METHODS.items(), ("tab:orange", "tab:blue", "tab:green", "tab:red")):
+            pts = [t[f"{name} ρ={r:g}"] for r in rhos]
+            ax.plot([p["identity"] for p in pts], [p["success"] for p in pts], "s-", color=colour, label=name)
+            for r, p in zip(rhos, pts):
+                ax.annotate(f"{r:g}", (p["identity"], p["success"]), fontsize=7, color=colour, xytext=(3, 3), textcoords="offset points")
+        s = t["target from scratch"]
+        ax.plot([s["identity"]], [s["success"]], "*", color="black", markersize=10, label="target from scratch")
+        ax.set_title(f"{model}: {kind} ({len(results[kind]['rows'])} cases)", fontsize=9)
+        ax.set_xlabel("identity distance (lower keeps more)")
+        ax.set_ylabel("success")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def save_grid(path: str, results: dict, methods: list, per_kind: int = 4, cell: int = 64) -> None:
+    """Rows: the first cases of each kind; columns: the given methods."""
+    from PIL import Image
+    rows = []
+    for done in results.values():
+        for r in done["rows"][:per_kind]:
+            cells = [torch.nn.functional.interpolate(r["images"][m], size=(cell, cell), mode="area") for m in methods]
+            rows.append(torch.cat(cells, dim=3))
+    grid = torch.cat(rows, dim=2)[0].permute(1, 2, 0).clamp(0, 1)
+    Image.fromarray((grid.numpy() * 255).round().astype("uint8")).save(path)
+
+
+def write(out_dir: str, model: str, results: dict) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    plot_frontier(os.path.join(out_dir, f"frontier_{model}.png"), model, results)
+    save_grid(os.path.join(out_dir, f"grid_{model}.jpg"), results,
+              ["original", "target from scratch", "switch at 0.8T", "switch at 0.6T", "AVI paper ρ=1", "AVI ρ=1", "AVI ρ=1.25"])
+    dump = {kind: {"table": done["table"], "seconds": done["seconds"],
+                   "cases": [dict(r["case"], scores={m: {k: v for k, v in vars(s).items() if k != "features"}
+                                                     for m, s in r["scores"].items()}) for r in done["rows"]]}
+            for kind, done in results.items()}
+    with open(os.path.join(out_dir, f"results_{model}.json"), "w", encoding="utf-8") as f:
+        json.dump(dump, f, indent=1, ensure_ascii=False)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(CHECKPOINTS), choices=list(CHECKPOINTS))
+    parser.add_argument("--kinds", nargs="+", default=None, help="only these kinds (names as in bench/edit_kinds.py)")
+    parser.add_argument("--cases", type=int, default=40, help="cases per kind")
+    parser.add_argument("--quick", action="store_true", help="one case per kind")
+    parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="candidate settings to add")
+    parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results", "edits"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # many small tensors: one thread is faster on a shared CPU (see tests/host/conftest.py)
+    AVI_METHODS.update({name: VARIANTS[name] for name in args.variants})
+    import tempfile
+    from devkit import comfy_host
+    comfy_host.boot(tempfile.mkdtemp(prefix="avi-bench-"), pack_dir=REPO_ROOT)
+    for model in args.models:
+        results = run_model(model, 1 if args.quick else args.cases, kinds=args.kinds)
+        write(args.out, model, results)
+        print(format_table(model, results))
+        print("\n".join(frontier_words(model, results)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
