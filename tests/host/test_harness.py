@@ -107,8 +107,12 @@ def test_txt2img_runs_and_prompts_change_the_image(host, tiny_ckpt, make_txt2img
     assert (images[0] - images[1]).abs().max() > 0.05
     saved = cat.ui["outputs"]["7"]["images"]
     assert os.path.isfile(os.path.join(host.base_dir, "output", saved[0]["subfolder"], saved[0]["filename"]))
-    sampler_steps = [e for e in events if e.node_id == "5"]
-    assert [e.value for e in sampler_steps] == list(range(1, 21)) and {e.total for e in sampler_steps} == {20}
+    sampler_steps = [e.value for e in events if e.node_id == "5"]
+    assert {e.total for e in events if e.node_id == "5"} == {20}
+    if comfy_host.progress_is_throttled():  # the first and the last step always, those between as time allows
+        assert sampler_steps[0] == 1 and sampler_steps[-1] == 20 and sampler_steps == sorted(set(sampler_steps))
+    else:
+        assert sampler_steps == list(range(1, 21))
     assert "5" in cat.executed and cat.events("execution_success")
     assert cat.messages[-1] == ("executing", {"node": None, "prompt_id": cat.prompt_id})
 
