@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--cfg", type=float, default=5.0)
-    parser.add_argument("--checkpoint", default=os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors"))
+    parser.add_argument("--checkpoint", default=os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors"))
     parser.add_argument("--grid", default="", help="also write the first sample of every prompt as one picture (JPEG or PNG)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

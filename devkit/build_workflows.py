@@ -60,9 +60,9 @@ SHARED_SETTINGS = f"""**Keep** {DEFAULTS_TEXT}.
 `hidden` to 4096 in **Train AVI Φ** for the paper's exact network.
 
 **Needs** Stable Diffusion 2.1 base (512 px) in `models/checkpoints`; the loader offers the download."""
-DIGITS_CKPT = "tiny_digits_sd2.safetensors"
+DIGITS_CKPT = "avi_demo_tiny_digits_sd2.safetensors"
 DIGITS_SETTINGS = f"""**Model**: the pack's own tiny digits model (SD2 family, 128 px, 16x16 latents, trained on CPU from
-MNIST by `devkit/train_tiny_digits.py`; `make run` and `make ui` put it in `models/checkpoints`). Its captions
+MNIST by `devkit/train_tiny_digits.py`; shipped with the pack, which lists it in Load Checkpoint). Its captions
 name a digit and, or not, its stroke (*thin*, *bold*), ink colour (*white*, *red*, *green*, *blue*, *yellow*)
 and slant (*slanted left*, *slanted right*): "a bold red handwritten 3 slanted left".
 

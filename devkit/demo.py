@@ -4,7 +4,7 @@ Usage: python devkit/demo.py [--workflow digits_bold] [--checkpoint PATH] [--out
 
 The workflow file is queued as the ComfyUI frontend would queue it (devkit/workflow_api.py);
 only the checkpoint name changes. Without --checkpoint (or AVI_CHECKPOINT) it runs digits_bold
-on the pack's own trained tiny digits model (devkit/checkpoints/), a real edit in about a minute on a
+on the pack's own trained tiny digits model (demo_models/, which the pack offers to Load Checkpoint), a real edit in about a minute on a
 CPU; with one it runs sd21_young. An SD2.1 workflow without a checkpoint runs on a tiny random
 SD2 model instead: the graph runs end to end, the images are noise. `make run` calls this.
 """
@@ -23,7 +23,7 @@ from devkit import comfy_host, workflow_api  # noqa: E402
 from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 
 TINY_NAME = "avi-demo-tiny-sd2.safetensors"
-DIGITS_MODEL = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
+DIGITS_MODEL = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors")
 DIGITS_NAME = os.path.basename(DIGITS_MODEL)
 INPUTS_DIR = os.path.join(REPO_ROOT, "workflows", "inputs")  # the example images Load Image opens in the *_real_image workflows
 
@@ -78,11 +78,12 @@ def load_workflow(name: str) -> dict:
 
 
 def place_checkpoint(base: str, checkpoint, workflow: str) -> str:
-    """Link the user's checkpoint, the digits model or a fresh tiny random one into <base>/models/checkpoints; its name."""
+    """The checkpoint's name for Load Checkpoint: the pack's digits model, or the user's or a fresh tiny random one linked
+    into <base>/models/checkpoints."""
     folder = os.path.join(base, "models", "checkpoints")
     os.makedirs(folder, exist_ok=True)
     if checkpoint is None and workflow.startswith("digits_"):
-        link(DIGITS_MODEL, os.path.join(folder, DIGITS_NAME))
+        # The pack registers demo_models/ with Load Checkpoint (nodes/demo_models.py): nothing to place.
         print(f"No checkpoint given: using the pack's tiny digits model ({os.path.relpath(DIGITS_MODEL, REPO_ROOT)}).")
         return DIGITS_NAME
     if checkpoint is None:

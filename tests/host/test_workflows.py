@@ -105,7 +105,7 @@ def test_shipped_workflows_pass_the_checker_with_their_declared_models(host):
         declared = [m["name"] for n in workflow["nodes"] for m in n.get("properties", {}).get("models", [])]
         if name.startswith("digits_"):
             assert declared == [], "the digits model ships with the pack: nothing to download"
-            add_option(info, "CheckpointLoaderSimple", "ckpt_name", "tiny_digits_sd2.safetensors")
+            add_option(info, "CheckpointLoaderSimple", "ckpt_name", "avi_demo_tiny_digits_sd2.safetensors")
         else:
             spec = class_of(name)
             assert declared == [spec[1] if spec else "v2-1_512-ema-pruned.safetensors"], name

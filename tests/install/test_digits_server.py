@@ -1,11 +1,12 @@
-"""digits_bold on the real ComfyUI server over HTTP, with the shipped digits model: a visible edit end to end."""
+"""digits_bold on the real ComfyUI server over HTTP with only the pack installed: its demo model is listed and
+detected without anything placed in models/, and the edit is visible end to end."""
 import json
 import os
 
 import numpy as np
 from PIL import Image
 
-from devkit.demo import DIGITS_MODEL, DIGITS_NAME
+from devkit.demo import DIGITS_NAME
 from devkit.server import ComfyServer
 from devkit.workflow_api import ui_to_api
 from tests.install.support import PACK_NAME, REPO_ROOT
@@ -21,9 +22,11 @@ class SingleThreadServer(ComfyServer):
 def test_digits_bold_runs_through_the_real_server_and_edits(tmp_path):
     with open(os.path.join(REPO_ROOT, "workflows", "digits_bold.json"), encoding="utf-8") as f:
         workflow = json.load(f)
-    nodes = {PACK_NAME: REPO_ROOT, "avi-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
-    with SingleThreadServer(tmp_path / "base", custom_nodes=nodes, models={f"checkpoints/{DIGITS_NAME}": DIGITS_MODEL}) as srv:
-        prompt = ui_to_api(workflow, srv.get("/object_info"))
+    with SingleThreadServer(tmp_path / "base", custom_nodes={PACK_NAME: REPO_ROOT}) as srv:
+        info = srv.get("/object_info")
+        assert DIGITS_NAME in info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0], "the pack lists its demo model"
+        assert [f for _, _, files in os.walk(tmp_path / "base" / "models") for f in files] == [], "nothing is in models/"
+        prompt = ui_to_api(workflow, info)
         history = srv.wait_for(srv.queue_prompt(prompt), timeout=600)
     saved = {}
     for node_id, out in history["outputs"].items():
