@@ -429,7 +429,7 @@ def node_info(node_class: str) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def _host_node_info() -> Callable[[str], dict]:
-    """server.py's node_info, a closure inside PromptServer.add_routes, compiled on its own.
+    """server.py's node_info, a closure inside PromptServer (its __init__ or add_routes), compiled on its own.
 
     Each host version describes nodes differently (newer ones add is_input_list, search_aliases,
     has_intermediate_output, ...); taking the function from the host's source serves exactly what
@@ -440,12 +440,11 @@ def _host_node_info() -> Callable[[str], dict]:
     import server
     with open(server.__file__, encoding="utf-8") as f:
         tree = ast.parse(f.read(), server.__file__)
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "add_routes"]
-    inner = [n for n in found[0].body if isinstance(n, ast.FunctionDef) and n.name == "node_info"] if found else []
-    if not inner:
-        raise RuntimeError(f"no node_info inside PromptServer.add_routes in {server.__file__}: the harness cannot describe nodes")
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "node_info"]
+    if len(found) != 1:
+        raise RuntimeError(f"{len(found)} functions node_info in {server.__file__} (one expected): the harness cannot describe nodes")
     namespace = dict(vars(server))
-    exec(compile(ast.Module(body=inner, type_ignores=[]), server.__file__, "exec"), namespace)
+    exec(compile(ast.Module(body=found, type_ignores=[]), server.__file__, "exec"), namespace)
     return namespace["node_info"]
 
 
