@@ -1,6 +1,6 @@
-"""Write the pack's example workflows (workflows/*.json) from the nodes' own definitions.
+"""Write the pack's example workflows (example_workflows/*.json) from the nodes' own definitions.
 
-Usage: python devkit/build_workflows.py [OUT_DIR]   (default: workflows/)
+Usage: python devkit/build_workflows.py [OUT_DIR]   (default: example_workflows/)
 Boots the embedded ComfyUI once to read /object_info, then lays out each workflow.
 """
 import json
@@ -349,4 +349,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO_ROOT, "workflows"))
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO_ROOT, "example_workflows"))

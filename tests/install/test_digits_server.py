@@ -20,7 +20,7 @@ class SingleThreadServer(ComfyServer):
 
 
 def test_digits_bold_runs_through_the_real_server_and_edits(tmp_path):
-    with open(os.path.join(REPO_ROOT, "workflows", "digits_bold.json"), encoding="utf-8") as f:
+    with open(os.path.join(REPO_ROOT, "example_workflows", "digits_bold.json"), encoding="utf-8") as f:
         workflow = json.load(f)
     with SingleThreadServer(tmp_path / "base", custom_nodes={PACK_NAME: REPO_ROOT}) as srv:
         info = srv.get("/object_info")

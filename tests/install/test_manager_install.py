@@ -112,14 +112,14 @@ def test_every_node_is_served_from_the_installed_folder(installed):
 def test_workflow_templates_list_the_workflows_folder(installed):
     server = installed["server"]
     expected = sorted(os.path.splitext(os.path.basename(p))[0]
-                      for p in glob.glob(os.path.join(installed["pack"], "workflows", "*.json")))
+                      for p in glob.glob(os.path.join(installed["pack"], "example_workflows", "*.json")))
     templates = server.get("/workflow_templates")
     assert sorted(templates.get(PACK_NAME, [])) == expected
     for name in expected:
         url = f"{server.url}/api/workflow_templates/{PACK_NAME}/{urllib.parse.quote(name)}.json"
         with urllib.request.urlopen(url, timeout=30) as resp:
             served = resp.read()
-        with open(os.path.join(installed["pack"], "workflows", f"{name}.json"), "rb") as f:
+        with open(os.path.join(installed["pack"], "example_workflows", f"{name}.json"), "rb") as f:
             assert served == f.read()
 
 
