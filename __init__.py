@@ -8,6 +8,9 @@ folder without a host (test collectors, linters) can.
 import os
 
 AVI_FOLDER = "avi"
+# ComfyUI serves this folder at /extensions/<pack folder>/; the frontend's node help reads docs/<node id>.md
+# there (built from the README by devkit/build_node_docs.py). It holds no scripts.
+WEB_DIRECTORY = "./web"
 
 
 def register_model_folder() -> None:
