@@ -38,8 +38,9 @@ else
 endif
 HOST_ENV := AVI_COMFYUI_DIR=$(abspath $(HOST_DIR))
 
-# The host tier: every test that boots a ComfyUI (tests/core needs none).
-HOST_TESTS := tests/host tests/install tests/browser
+# The host tier: every test that boots a ComfyUI (tests/core needs none), less the UI->API converter's
+# case-by-case fidelity to frontend 1.32.9, the frontend it models (v0.3.75's; run by `make test` there).
+HOST_TESTS := tests/host tests/install tests/browser --ignore=tests/browser/test_converter_fidelity.py
 
 .PHONY: test test-host env env-033 run ui browser-deps cli tiny-model bench
 
