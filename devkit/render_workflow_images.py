@@ -21,10 +21,10 @@ from devkit.server import ComfyServer  # noqa: E402
 WORKFLOW_DIR = os.path.join(REPO_ROOT, "example_workflows")
 README_SHOT = ("sd21_young", os.path.join(REPO_ROOT, "docs", "sd21_young.jpg"))
 THUMBNAIL_WIDTH = 768
-# Empty stand-ins so the loaders show the workflows' own file names instead of a missing model.
-MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "checkpoints/avi_demo_tiny_digits_sd2.safetensors": b"",
-          "checkpoints/sd_xl_base_1.0.safetensors": b"", "checkpoints/flux1-dev-fp8.safetensors": b"",
-          "avi/young.safetensors": b""}
+# Empty stand-ins so the loaders show the workflows' own file names instead of a missing model (the pack
+# offers its demo model itself).
+MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "checkpoints/sd_xl_base_1.0.safetensors": b"",
+          "checkpoints/flux1-dev-fp8.safetensors": b"", "avi/young.safetensors": b""}
 
 
 
