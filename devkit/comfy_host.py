@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import traceback
+import types
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Optional
@@ -443,9 +444,12 @@ def _host_node_info() -> Callable[[str], dict]:
     found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "node_info"]
     if len(found) != 1:
         raise RuntimeError(f"{len(found)} functions node_info in {server.__file__} (one expected): the harness cannot describe nodes")
-    namespace = dict(vars(server))
-    exec(compile(ast.Module(body=found, type_ignores=[]), server.__file__, "exec"), namespace)
-    return namespace["node_info"]
+    # The function's code object, made into a function over server.py's globals (no closure cells: it has none).
+    module_code = compile(ast.Module(body=found, type_ignores=[]), server.__file__, "exec")
+    (code,) = [c for c in module_code.co_consts if isinstance(c, types.CodeType) and c.co_name == "node_info"]
+    if code.co_freevars:
+        raise RuntimeError(f"node_info in {server.__file__} reads {code.co_freevars} from PromptServer: the harness cannot describe nodes")
+    return types.FunctionType(code, vars(server), "node_info")
 
 
 def _collect_outputs(executor, prompt: dict) -> dict:
