@@ -19,7 +19,7 @@ import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
-DIGITS = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
+DIGITS = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors")
 MB = 2 ** 20
 
 

@@ -30,8 +30,7 @@ from bench import digit_metrics as DM  # noqa: E402
 from bench import edit_kinds as K  # noqa: E402
 from bench.edit_lab import BASE, PAPER, STEPS, Editor  # noqa: E402
 
-CHECKPOINTS = {"digits": os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors"),
-               "people": os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_people_sd2.safetensors")}
+CHECKPOINTS = {model: os.path.join(REPO_ROOT, "demo_models", f"avi_demo_tiny_{model}_sd2.safetensors") for model in ("digits", "people")}
 SWITCHES = (0.9, 0.8, 0.7, 0.6, 0.5)
 # name -> (setting, ρ values): each ρ is one point of the method's curve
 AVI_METHODS = {"AVI paper": (PAPER, (0.0, 0.25, 0.5, 0.75, 1.0)), "AVI": (BASE, (0.0, 0.5, 1.0, 1.25, 1.5, 2.0))}

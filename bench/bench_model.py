@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     from devkit import comfy_host
     host = comfy_host.boot(tempfile.mkdtemp(prefix="avi-bench-"), pack_dir=REPO_ROOT)
     start = time.perf_counter()
-    checkpoint = args.checkpoint or os.path.join(REPO_ROOT, "devkit", "checkpoints", f"tiny_{args.model}_sd2.safetensors")
+    checkpoint = args.checkpoint or os.path.join(REPO_ROOT, "demo_models", f"avi_demo_tiny_{args.model}_sd2.safetensors")
     if args.model == "people":
         r = people_following(host, place_checkpoint(checkpoint), args.samples, args.steps, args.cfg)
         print(f"{r['samples']} samples, {args.steps} ddim steps, cfg {args.cfg:g} ({time.perf_counter() - start:.0f} s)")

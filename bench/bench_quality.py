@@ -32,7 +32,7 @@ from avi_core import defaults  # noqa: E402
 from bench import digit_metrics as M  # noqa: E402
 from devkit import digits  # noqa: E402
 
-CHECKPOINT = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
+CHECKPOINT = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors")
 SAMPLING = dict(steps=50, cfg=5.0, sampler_name="ddim", scheduler="ddim_uniform")
 PAPER_TRAINING = dict(k=0, hidden=512, epochs=5, samples_per_pair=-1, batch_size=256, learning_rate=0.001,
                       lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="tail", seed=0)

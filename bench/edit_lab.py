@@ -127,7 +127,7 @@ def boot_lab(checkpoint: str = None, cfg: float = CFG) -> Lab:
     import tempfile
     from devkit import comfy_host
     comfy_host.boot(tempfile.mkdtemp(prefix="avi-lab-"), pack_dir=REPO_ROOT)
-    return Lab(checkpoint or os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors"), cfg)
+    return Lab(checkpoint or os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors"), cfg)
 
 
 # ---- AVI settings and the edits of a case ---------------------------------------------------

@@ -2,7 +2,7 @@
 
 Usage: python bench/figure7.py [--results bench/reference/quality_results.json] [--out docs]
 
-Runs workflows/digits_rho_sweep.json through the embedded ComfyUI (as a user queues it) and keeps
+Runs example_workflows/digits_rho_sweep.json through the embedded ComfyUI (as a user queues it) and keeps
 its captioned grid; measures the stroke of each image in the grid; and plots the attribute
 statistic against ρ over the benchmark's cases (the committed copy of bench/bench_quality.py's full
 run: the pack's defaults beside the paper's literal settings). Writes docs/figure7_grid.jpg and docs/figure7_rho.png.
@@ -21,7 +21,7 @@ sys.path.insert(0, REPO_ROOT)
 from bench import digit_metrics as M  # noqa: E402
 from bench.bench_quality import DEFAULT, EDITS, PAPER, place_checkpoint, CHECKPOINT  # noqa: E402
 
-WORKFLOW = os.path.join(REPO_ROOT, "workflows", "digits_rho_sweep.json")
+WORKFLOW = os.path.join(REPO_ROOT, "example_workflows", "digits_rho_sweep.json")
 
 
 def run_sweep_workflow(host) -> tuple[torch.Tensor, list, torch.Tensor, int]:

@@ -1,7 +1,7 @@
 """The paper's findings on the shipped digits model: runs the three findings workflows and times the trajectory analysis.
 
 Usage: python bench/findings.py [--out docs]
-Runs workflows/digits_figure2_sweep.json, digits_figure5_distance.json and digits_mobility.json through the real
+Runs example_workflows/digits_figure2_sweep.json, digits_figure5_distance.json and digits_mobility.json through the real
 embedded ComfyUI (as the frontend queues them), copies their pictures to OUT (findings_*.png) and writes
 OUT/findings.json: the Figure 5 distance per step pair (mean and std over seeds), the mobility ranks, and the memory
 and time of a 50-step, 8-seed trajectory of 4×64×64 latents analysed by avi_core (the issue's bounds: 1 GB, 10 s).
@@ -45,7 +45,7 @@ def run_workflows(out_dir: str) -> dict:
     import folder_paths
     results = {}
     for name, node_type in WORKFLOWS.items():
-        with open(os.path.join(REPO_ROOT, "workflows", f"{name}.json"), encoding="utf-8") as f:
+        with open(os.path.join(REPO_ROOT, "example_workflows", f"{name}.json"), encoding="utf-8") as f:
             prompt = workflow_api.ui_to_api(json.load(f), host.object_info())
         result = host.run(prompt)
         node = next(k for k, v in prompt.items() if v["class_type"] == node_type)

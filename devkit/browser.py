@@ -2,7 +2,8 @@
 
 `open_frontend` boots the page served by a running `ComfyServer`; `load_workflow` loads a
 UI-format workflow through `app.handleFile`, the call a file drop makes, and reports what the
-frontend made of it. The JavaScript relies on frontend 1.32.9 (comfyui-frontend-package).
+frontend made of it. The JavaScript runs on frontends 1.32.9 and 1.49.6 (comfyui-frontend-package of
+ComfyUI v0.3.75 and 0.33.0).
 """
 import contextlib
 import dataclasses
@@ -69,7 +70,9 @@ INSPECT_JS = """(wf) => {
   for (const wn of wf.nodes || []) {
     const node = byId.get(String(wn.id))
     let values = wn.widgets_values
-    if (!node || node.has_errors || !Array.isArray(values)) continue
+    // Placeholders of missing node types have no definition (frontend 1.49 also flags nodes with a missing model
+    // as has_errors: their widgets are checked like any other).
+    if (!node || !node.constructor.nodeData || !Array.isArray(values)) continue
     const widgets = (node.widgets || []).filter(w => w.serialize !== false)
     const inputs = Object.values(node.constructor.nodeData?.inputs || {})
     const names = new Set((node.widgets || []).map(w => w.name))
@@ -97,11 +100,13 @@ INSPECT_JS = """(wf) => {
   dialogs.forEach((d, i) => { d.text = texts.length === dialogs.length ? texts[i] : null })
   return {
     missing_nodes: window.__devkitLoad.missing || [],
+    // Node ids are numbers in the saved workflow; frontend 1.49 keeps them as strings.
     error_nodes: app.graph.nodes.filter(n => n.has_errors)
-      .map(n => ({id: n.id, type: n.last_serialization?.type ?? n.type})),
+      .map(n => ({id: /^[0-9]+$/.test(String(n.id)) ? Number(n.id) : n.id, type: n.last_serialization?.type ?? n.type})),
     widget_problems: problems,
     dialogs,
     toasts: [...document.querySelectorAll('.p-toast-message')].map(e => e.innerText.trim()),
+    overlays: [...document.querySelectorAll('[data-testid="error-overlay"]')].map(e => e.innerText.trim()),
     node_types: app.graph.nodes.map(n => n.type),
   }
 }"""
@@ -117,6 +122,7 @@ class LoadReport:
     page_errors: list        # uncaught exceptions during the load
     dialogs: list            # {key, title, text} of the dialogs open after the load
     toasts: list             # texts of the toasts shown after the load
+    overlays: list           # texts of the error overlay over the canvas (frontend 1.49; 1.32 uses dialogs)
     node_types: list         # types of the nodes in the loaded graph
 
     @property
@@ -125,8 +131,9 @@ class LoadReport:
         return [p for p in self.widget_problems if p["reason"] == "not among the combo options"]
 
 
-# Messages a stock ComfyUI 0.3.75 + frontend 1.32.9 logs on a clean boot on this offline test
-# machine, matched as narrowly as they occur; each entry says why it is not a defect of the pack.
+# Messages a stock ComfyUI 0.3.75 + frontend 1.32.9, or 0.33.0 + frontend 1.49.6, logs on a clean boot on
+# this offline test machine (each seen with no custom node installed), matched as narrowly as they occur;
+# each entry says why it is not a defect of the pack.
 def _resource_404(path):
     return lambda m, url: (m["type"] == "error" and m["url"] == url + path
                            and m["text"].startswith("Failed to load resource: the server responded with a status of 404"))
@@ -144,8 +151,24 @@ STOCK_CONSOLE_MESSAGES = (
      "this pack, in one query; a search by node type for unknown ones): the machine is offline and ComfyUI's CSP (connect-src 'self') blocks them",
      lambda m, url: m["type"] == "error" and re.fullmatch(
          r"Connecting to 'https://api\.comfy\.org/(nodes\?node_id=[\w.-]+(&node_id=[\w.-]+)*|comfy-nodes/[^/']+/node)' violates the "
-         r"following Content Security Policy directive: \"connect-src 'self'\"\. The action has been blocked\.",
+         r"following Content Security Policy directive: \"connect-src 'self'( data:)?\"\. The action has been blocked\.",
          m["text"]) is not None),
+    ("frontend 1.49.6: the legacy menu's ComfyList warns in its constructor, and app.setup builds two whatever the menu setting",
+     lambda m, url: m["type"] == "warning"
+     and m["text"].startswith("[ComfyUI] The legacy queue/history menu is deprecated.")),
+    ("frontend 1.49.6: the mask editor's legacy hook warns when the core extensions register",
+     lambda m, url: m["type"] == "warning"
+     and m["text"].startswith("[MaskEditor] ComfyApp.open_maskeditor is deprecated.")),
+    ("frontend 1.49.6 reads app.graph during its own setup, before the graph exists",
+     lambda m, url: m["type"] == "error" and m["text"] == "ComfyApp graph accessed before initialization"
+     and m["url"].startswith(url + "/assets/settingStore-")),
+    ("frontend 1.49.6 looks up the size of each model a workflow declares and the user lacks (its missing-model "
+     "metadata, e.g. for the startup template's huggingface.co files): offline, and the CSP (connect-src 'self' data:) blocks it",
+     lambda m, url: m["type"] == "error" and m["url"].startswith(url + "/assets/missingModelMetadata-") and (
+         re.fullmatch(r"Connecting to 'https://huggingface\.co/[^' ]+' violates the following Content Security Policy "
+                      r"directive: \"connect-src 'self' data:\"\. The action has been blocked\.", m["text"]) is not None
+         or re.fullmatch(r"Fetch API cannot load https://huggingface\.co/\S+\. Refused to connect because it violates the "
+                         r"document's Content Security Policy\.", m["text"]) is not None)),
 )
 
 

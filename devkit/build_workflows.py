@@ -1,6 +1,6 @@
-"""Write the pack's example workflows (workflows/*.json) from the nodes' own definitions.
+"""Write the pack's example workflows (example_workflows/*.json) from the nodes' own definitions.
 
-Usage: python devkit/build_workflows.py [OUT_DIR]   (default: workflows/)
+Usage: python devkit/build_workflows.py [OUT_DIR]   (default: example_workflows/)
 Boots the embedded ComfyUI once to read /object_info, then lays out each workflow.
 """
 import json
@@ -60,9 +60,9 @@ SHARED_SETTINGS = f"""**Keep** {DEFAULTS_TEXT}.
 `hidden` to 4096 in **Train AVI Φ** for the paper's exact network.
 
 **Needs** Stable Diffusion 2.1 base (512 px) in `models/checkpoints`; the loader offers the download."""
-DIGITS_CKPT = "tiny_digits_sd2.safetensors"
+DIGITS_CKPT = "avi_demo_tiny_digits_sd2.safetensors"
 DIGITS_SETTINGS = f"""**Model**: the pack's own tiny digits model (SD2 family, 128 px, 16x16 latents, trained on CPU from
-MNIST by `devkit/train_tiny_digits.py`; `make run` and `make ui` put it in `models/checkpoints`). Its captions
+MNIST by `devkit/train_tiny_digits.py`; shipped with the pack, which lists it in Load Checkpoint). Its captions
 name a digit and, or not, its stroke (*thin*, *bold*), ink colour (*white*, *red*, *green*, *blue*, *yellow*)
 and slant (*slanted left*, *slanted right*): "a bold red handwritten 3 slanted left".
 
@@ -349,4 +349,4 @@ def main(out_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO_ROOT, "workflows"))
+    main(sys.argv[1] if len(sys.argv) > 1 else os.path.join(REPO_ROOT, "example_workflows"))

@@ -5,6 +5,7 @@
 import asyncio
 import contextlib
 import copy
+import functools
 import json
 import logging
 import os
@@ -12,12 +13,12 @@ import sys
 import threading
 import time
 import traceback
+import types
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Optional
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PLACEHOLDERS_DIR = os.path.join(REPO_ROOT, "devkit", "placeholders")
 PACK_NAME = "avi-latent-svd"
 CLIENT_ID = "avi-harness"
 
@@ -100,8 +101,11 @@ def prepare(base_dir: str, comfy_dir: Optional[str] = None, cpu: bool = True) ->
     if "folder_paths" in sys.modules or "comfy.model_management" in sys.modules:
         raise RuntimeError("ComfyUI modules were imported before devkit.comfy_host.prepare(); "
                            "their settings (CPU, base directory) are read at import and can no longer be set")
-    # torchvision placeholder: ComfyUI imports torchvision at module level in families never run here.
-    _front_of_sys_path(PLACEHOLDERS_DIR)
+    # Import-only torchvision/torchaudio where this interpreter has no working one (devkit/host_env.py).
+    from . import host_env
+    placeholders = host_env.placeholder_path()
+    if placeholders:
+        _front_of_sys_path(placeholders)
     _front_of_sys_path(comfy_dir)
     # Not comfy.options.enable_args_parsing(): it would parse pytest's argv. Defaults, then ours.
     from comfy.cli_args import args
@@ -152,6 +156,12 @@ class HarnessServer:
         self.listeners: list = []  # callables (event, data), told of each message as it is sent
         # Packs may register HTTP routes at import; they are kept but never served here.
         self.routes = web.RouteTableDef()
+        try:  # newer hosts: nodes register replacements for old node ids; POST /prompt applies them
+            from app.node_replace_manager import NodeReplaceManager
+        except ImportError:
+            pass
+        else:
+            self.node_replace_manager = NodeReplaceManager()
 
     def send_sync(self, event, data, sid=None):
         """Record a message the server would send over the websocket."""
@@ -252,9 +262,11 @@ class Host:
     # --- prompts -----------------------------------------------------------------------------
 
     def new_executor(self):
-        """A PromptExecutor as main.py's prompt worker makes it (CLASSIC cache, no LRU, no RAM limit)."""
+        """A PromptExecutor as main.py's prompt worker makes it with --cache-classic (no LRU, no RAM limit)."""
         import execution
-        return execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC, cache_args={"lru": 0, "ram": 0})
+        # Newer hosts read cache_args["ram_inactive"] (the RAM-pressure cache's headroom) on every run.
+        return execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC,
+                                        cache_args={"lru": 0, "ram": 0, "ram_inactive": 0})
 
     def validate(self, prompt: dict, outputs: Optional[list] = None) -> Validation:
         """execution.validate_prompt on a copy of the prompt (what POST /prompt checks)."""
@@ -270,6 +282,8 @@ class Host:
         # per call runs every node; pass one from new_executor() to keep the cache between runs.
         prompt = copy.deepcopy(prompt)  # the executor writes into the prompt (is_changed)
         if outputs is None:
+            if hasattr(self.server, "node_replace_manager"):
+                self.server.node_replace_manager.apply_replacements(prompt)
             validation = self.validate(prompt)
             if not validation.ok:
                 raise PromptInvalid(_format_validation(validation), validation)
@@ -402,46 +416,50 @@ class Host:
             nodes.interrupt_processing(False)
 
 
+def progress_is_throttled() -> bool:
+    """Whether the host's ProgressBar holds updates back from the hook (newer hosts: 100 ms and 0.5 % apart;
+    the first, the last and those with a preview always pass)."""
+    import comfy.utils
+    return hasattr(comfy.utils, "PROGRESS_THROTTLE_MIN_INTERVAL")
+
+
 def node_info(node_class: str) -> dict:
-    """server.py's node_info (a closure in PromptServer.add_routes), call for call."""
-    import nodes
-    from comfy_api.internal import _ComfyNodeInternal
-    obj_class = nodes.NODE_CLASS_MAPPINGS[node_class]
-    if issubclass(obj_class, _ComfyNodeInternal):
-        return obj_class.GET_NODE_INFO_V1()
-    info = {}
-    info['input'] = obj_class.INPUT_TYPES()
-    info['input_order'] = {key: list(value.keys()) for (key, value) in obj_class.INPUT_TYPES().items()}
-    info['output'] = obj_class.RETURN_TYPES
-    info['output_is_list'] = obj_class.OUTPUT_IS_LIST if hasattr(obj_class, 'OUTPUT_IS_LIST') else [False] * len(obj_class.RETURN_TYPES)
-    info['output_name'] = obj_class.RETURN_NAMES if hasattr(obj_class, 'RETURN_NAMES') else info['output']
-    info['name'] = node_class
-    info['display_name'] = nodes.NODE_DISPLAY_NAME_MAPPINGS[node_class] if node_class in nodes.NODE_DISPLAY_NAME_MAPPINGS.keys() else node_class
-    info['description'] = obj_class.DESCRIPTION if hasattr(obj_class, 'DESCRIPTION') else ''
-    info['python_module'] = getattr(obj_class, "RELATIVE_PYTHON_MODULE", "nodes")
-    info['category'] = 'sd'
-    if hasattr(obj_class, 'OUTPUT_NODE') and obj_class.OUTPUT_NODE == True:  # noqa: E712 (as server.py)
-        info['output_node'] = True
-    else:
-        info['output_node'] = False
-    if hasattr(obj_class, 'CATEGORY'):
-        info['category'] = obj_class.CATEGORY
-    if hasattr(obj_class, 'OUTPUT_TOOLTIPS'):
-        info['output_tooltips'] = obj_class.OUTPUT_TOOLTIPS
-    if getattr(obj_class, "DEPRECATED", False):
-        info['deprecated'] = True
-    if getattr(obj_class, "EXPERIMENTAL", False):
-        info['experimental'] = True
-    if hasattr(obj_class, 'API_NODE'):
-        info['api_node'] = obj_class.API_NODE
-    return info
+    """What GET /object_info/<node_class> returns: the host's own node_info, call for call."""
+    return _host_node_info()(node_class)
+
+
+@functools.lru_cache(maxsize=None)
+def _host_node_info() -> Callable[[str], dict]:
+    """server.py's node_info, a closure inside PromptServer (its __init__ or add_routes), compiled on its own.
+
+    Each host version describes nodes differently (newer ones add is_input_list, search_aliases,
+    has_intermediate_output, ...); taking the function from the host's source serves exactly what
+    its server would, without starting one. It reads only server.py's module globals.
+    """
+    import ast
+
+    import server
+    with open(server.__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), server.__file__)
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "node_info"]
+    if len(found) != 1:
+        raise RuntimeError(f"{len(found)} functions node_info in {server.__file__} (one expected): the harness cannot describe nodes")
+    # The function's code object, made into a function over server.py's globals (no closure cells: it has none).
+    module_code = compile(ast.Module(body=found, type_ignores=[]), server.__file__, "exec")
+    (code,) = [c for c in module_code.co_consts if isinstance(c, types.CodeType) and c.co_name == "node_info"]
+    if code.co_freevars:
+        raise RuntimeError(f"node_info in {server.__file__} reads {code.co_freevars} from PromptServer: the harness cannot describe nodes")
+    return types.FunctionType(code, vars(server), "node_info")
 
 
 def _collect_outputs(executor, prompt: dict) -> dict:
     """Every prompt node's outputs still held by the executor's output cache."""
     out = {}
+    outputs = executor.caches.outputs
+    # Newer hosts made get() a coroutine (it may ask external cache providers); get_local reads this cache only.
+    read = getattr(outputs, "get_local", outputs.get)
     for node_id in prompt:
-        entry = executor.caches.outputs.get(node_id)
+        entry = read(node_id)
         if entry is not None:
             out[node_id] = entry.outputs
     return out
@@ -504,6 +522,12 @@ def boot(base_dir: str, pack_dir: Optional[str] = None, comfy_dir: Optional[str]
         import comfy.utils
         import hook_breaker_ac10a0
         import nodes
+        import server
+        harness = HarnessServer()
+        if getattr(server.PromptServer, "instance", None) is None:
+            # Before the built-in extras load: newer ones register node replacements with the server
+            # at load; nodes that message the client find the harness.
+            server.PromptServer.instance = harness
         hook_breaker_ac10a0.save_functions()
         try:
             asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
@@ -511,10 +535,6 @@ def boot(base_dir: str, pack_dir: Optional[str] = None, comfy_dir: Optional[str]
             hook_breaker_ac10a0.restore_functions()
         from . import tiny_models
         tiny_models.register_tiny_configs()
-        harness = HarnessServer()
-        import server
-        if getattr(server.PromptServer, "instance", None) is None:
-            server.PromptServer.instance = harness  # nodes that message the client find the harness
     host = Host(base_dir=wanted[0], comfy_dir=comfy_dir, server=harness, boot_log=boot_log,
                 boot_seconds=0.0, extra_model_paths=wanted[2],
                 _base_node_names=frozenset(nodes.NODE_CLASS_MAPPINGS))

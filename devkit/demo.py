@@ -4,7 +4,7 @@ Usage: python devkit/demo.py [--workflow digits_bold] [--checkpoint PATH] [--out
 
 The workflow file is queued as the ComfyUI frontend would queue it (devkit/workflow_api.py);
 only the checkpoint name changes. Without --checkpoint (or AVI_CHECKPOINT) it runs digits_bold
-on the pack's own trained tiny digits model (devkit/checkpoints/), a real edit in about a minute on a
+on the pack's own trained tiny digits model (demo_models/, which the pack offers to Load Checkpoint), a real edit in about a minute on a
 CPU; with one it runs sd21_young. An SD2.1 workflow without a checkpoint runs on a tiny random
 SD2 model instead: the graph runs end to end, the images are noise. `make run` calls this.
 """
@@ -23,9 +23,9 @@ from devkit import comfy_host, workflow_api  # noqa: E402
 from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 
 TINY_NAME = "avi-demo-tiny-sd2.safetensors"
-DIGITS_MODEL = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
+DIGITS_MODEL = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors")
 DIGITS_NAME = os.path.basename(DIGITS_MODEL)
-INPUTS_DIR = os.path.join(REPO_ROOT, "workflows", "inputs")  # the example images Load Image opens in the *_real_image workflows
+INPUTS_DIR = os.path.join(REPO_ROOT, "example_workflows", "inputs")  # the example images Load Image opens in the *_real_image workflows
 
 
 def example_inputs() -> dict:
@@ -53,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Command line, with AVI_CHECKPOINT as the default checkpoint."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workflow", default=None,
-                        help="a name in workflows/ (default: digits_bold, or sd21_young when a checkpoint is given)")
+                        help="a name in example_workflows/ (default: digits_bold, or sd21_young when a checkpoint is given)")
     parser.add_argument("--checkpoint", default=os.environ.get("AVI_CHECKPOINT") or None,
                         help="an SD2.1-base .safetensors/.ckpt (default: $AVI_CHECKPOINT, else a tiny random model)")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "output"), help="where the images are copied")
@@ -69,20 +69,21 @@ def default_workflow(checkpoint) -> str:
 
 def load_workflow(name: str) -> dict:
     """A shipped workflow by name, with a clear error listing the ones there are."""
-    path = os.path.join(REPO_ROOT, "workflows", f"{name}.json")
+    path = os.path.join(REPO_ROOT, "example_workflows", f"{name}.json")
     if not os.path.isfile(path):
-        names = sorted(f[:-5] for f in os.listdir(os.path.join(REPO_ROOT, "workflows")) if f.endswith(".json"))
+        names = sorted(f[:-5] for f in os.listdir(os.path.join(REPO_ROOT, "example_workflows")) if f.endswith(".json"))
         raise SystemExit(f"no workflow {name!r}; the pack ships: {', '.join(names)}")
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
 def place_checkpoint(base: str, checkpoint, workflow: str) -> str:
-    """Link the user's checkpoint, the digits model or a fresh tiny random one into <base>/models/checkpoints; its name."""
+    """The checkpoint's name for Load Checkpoint: the pack's digits model, or the user's or a fresh tiny random one linked
+    into <base>/models/checkpoints."""
     folder = os.path.join(base, "models", "checkpoints")
     os.makedirs(folder, exist_ok=True)
     if checkpoint is None and workflow.startswith("digits_"):
-        link(DIGITS_MODEL, os.path.join(folder, DIGITS_NAME))
+        # The pack registers demo_models/ with Load Checkpoint (nodes/demo_models.py): nothing to place.
         print(f"No checkpoint given: using the pack's tiny digits model ({os.path.relpath(DIGITS_MODEL, REPO_ROOT)}).")
         return DIGITS_NAME
     if checkpoint is None:
@@ -171,7 +172,7 @@ def main(argv=None) -> int:
     prompt = with_checkpoint(workflow_api.ui_to_api(workflow, host.object_info()), name)
     printer = ProgressPrinter(prompt)
     host.server.listeners.append(printer.message)
-    print(f"Running workflows/{args.workflow}.json with {name}:", flush=True)
+    print(f"Running example_workflows/{args.workflow}.json with {name}:", flush=True)
     start = time.perf_counter()
     with host.progress_events(on_event=printer.progress):
         result = host.run(prompt)

@@ -1,7 +1,7 @@
 """Render each shipped workflow as the ComfyUI frontend shows it: template thumbnails and a README shot.
 
 Usage: python devkit/render_workflow_images.py [--only NAME]
-Writes workflows/<name>.jpg (the frontend's template browser shows /api/workflow_templates/
+Writes example_workflows/<name>.jpg (the frontend's template browser shows /api/workflow_templates/
 <pack>/<name>.jpg beside each template) and docs/sd21_young.jpg, from headless Chromium on the
 embedded server. Needs `make env`.
 """
@@ -18,13 +18,13 @@ from devkit import browser  # noqa: E402
 from devkit.demo import example_input_bytes  # noqa: E402
 from devkit.server import ComfyServer  # noqa: E402
 
-WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
+WORKFLOW_DIR = os.path.join(REPO_ROOT, "example_workflows")
 README_SHOT = ("sd21_young", os.path.join(REPO_ROOT, "docs", "sd21_young.jpg"))
 THUMBNAIL_WIDTH = 768
-# Empty stand-ins so the loaders show the workflows' own file names instead of a missing model.
-MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "checkpoints/tiny_digits_sd2.safetensors": b"",
-          "checkpoints/sd_xl_base_1.0.safetensors": b"", "checkpoints/flux1-dev-fp8.safetensors": b"",
-          "avi/young.safetensors": b""}
+# Empty stand-ins so the loaders show the workflows' own file names instead of a missing model (the pack
+# offers its demo model itself).
+MODELS = {"checkpoints/v2-1_512-ema-pruned.safetensors": b"", "checkpoints/sd_xl_base_1.0.safetensors": b"",
+          "checkpoints/flux1-dev-fp8.safetensors": b"", "avi/young.safetensors": b""}
 
 
 

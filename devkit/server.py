@@ -18,10 +18,11 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from devkit import host_env
+from devkit.comfy_host import default_comfy_dir
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HOST_DIR = os.path.join(REPO_ROOT, ".host", "comfyui")
-# Import-only torchvision stand-in: ComfyUI imports it at module level, SD paths never call it.
-PLACEHOLDERS = os.path.join(REPO_ROOT, "devkit", "placeholders")
+HOST_DIR = default_comfy_dir()  # $AVI_COMFYUI_DIR, else the embedded v0.3.75
 PYCACHE = os.path.join(tempfile.gettempdir(), f"comfy-pycache-{os.getuid()}")
 LOG_NAME = "server.log"
 PREVIOUS_LOG_NAME = "server.previous.log"  # the log of the start before, kept for one more start
@@ -115,7 +116,8 @@ class ComfyServer:
 
     def environment(self) -> dict:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (PLACEHOLDERS, env.get("PYTHONPATH")) if p)
+        # Import-only torchvision/torchaudio where this Python has no working one (devkit/host_env.py).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (host_env.placeholder_path(self.python), env.get("PYTHONPATH")) if p)
         # Bytecode cache outside the repo and host tree: faster restarts, no stray files.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = PYCACHE

@@ -2,8 +2,10 @@
 # Import only once ComfyUI is importable with its arguments set (devkit.comfy_host.prepare, or
 # inside a running ComfyUI): this module subclasses comfy.supported_models.SD20 at import time.
 import contextlib
+import importlib.util
 import math
 import os
+import sys
 
 import torch
 
@@ -15,7 +17,30 @@ import comfy.supported_models_base
 import comfy.taesd.taesd
 from comfy.text_encoders import sd2_clip
 
-TINY_CONTEXT_DIM = 64
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACK_DEMO_MODELS = os.path.join(REPO_ROOT, "nodes", "demo_models.py")
+_loaded_demo_models: list = []
+
+
+def pack_demo_models():
+    """The pack's nodes/demo_models.py: the module ComfyUI loaded with the pack, else that file loaded by path."""
+    target = os.path.realpath(PACK_DEMO_MODELS)
+    for module in list(sys.modules.values()):
+        if os.path.realpath(getattr(module, "__file__", None) or "") == target and hasattr(module, "DEMO_MODELS"):
+            return module
+    if not _loaded_demo_models:
+        # By path, not as a package: the repository's nodes/ would shadow ComfyUI's nodes module.
+        spec = importlib.util.spec_from_file_location("avi_pack_demo_models", target)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _loaded_demo_models.append(module)
+    return _loaded_demo_models[0]
+
+
+# The tiny SD2 text encoder is the demo models' (one tiny CLIP for the random test models and the trained ones).
+TINY_CONTEXT_DIM = pack_demo_models().TINY_CONTEXT_DIM
+TINY_CLIP_CONFIG = pack_demo_models().TINY_CLIP_CONFIG
+TinySD2ClipModel = pack_demo_models().TinySD2ClipModel
 
 # Exactly what comfy.model_detection.detect_unet_config reads back from a tiny checkpoint, so the
 # model written and the model loaded are built from the same configuration.
@@ -41,30 +66,8 @@ TINY_UNET_CONFIG = {
     "use_temporal_attention": False,
 }
 
-# Overrides of comfy/text_encoders/sd2_clip_config.json: SD2's text model, shrunk. The vocabulary
-# stays full size because the real SD2 tokenizer emits ids up to 49407. Three layers, not two:
-# SD2 reads the penultimate layer (-2) and comfy/sd1_clip.py asserts abs(layer_idx) < num_layers.
-TINY_CLIP_CONFIG = {
-    "hidden_size": TINY_CONTEXT_DIM,
-    "intermediate_size": 128,
-    "num_attention_heads": 2,
-    "num_hidden_layers": 3,
-    "projection_dim": TINY_CONTEXT_DIM,
-    "vocab_size": 49408,
-    "max_position_embeddings": 77,
-}
-
 # Weights are stored in half precision (small file); loading casts them back exactly.
 STORAGE_DTYPE = torch.float16
-
-
-class TinySD2ClipModel(sd2_clip.SD2ClipModel):
-    """SD2's CLIP-H text encoder wrapper (penultimate layer) with the tiny configuration."""
-
-    def __init__(self, device="cpu", dtype=None, model_options={}, **kwargs):
-        # SDClipModel applies "<model_name>_model_config" entries over the json configuration.
-        model_options = {**model_options, "clip_h_model_config": dict(TINY_CLIP_CONFIG)}
-        super().__init__(device=device, dtype=dtype, model_options=model_options, **kwargs)
 
 
 class TinySD2(comfy.supported_models.SD20):
@@ -93,53 +96,19 @@ class TinySD2(comfy.supported_models.SD20):
         return comfy.supported_models_base.ClipTarget(sd2_clip.SD2Tokenizer, TinySD2ClipModel)
 
 
-# The shipped trained model (devkit/train_tiny_digits.py): 64-channel UNet on 16x16 latents, attention
-# at 8x8, the tiny SD2 text encoder with only its caption vocabulary trained. Detected by its own
-# UNet widths; the file stores only the trained rows of the token table (the rest are zero).
+# The shipped trained digits model (devkit/train_tiny_digits.py; the pack's demo model, config class
+# AVIDemoTinyDigitsSD2 in nodes/demo_models.py): 64-channel UNet on 16x16 latents, attention at 8x8.
 DIGITS_UNET_CONFIG = {**TINY_UNET_CONFIG, "model_channels": 64, "num_res_blocks": [1, 1], "channel_mult": [1, 1],
                       "transformer_depth": [0, 1], "transformer_depth_output": [0, 0, 1, 1]}
-TOKEN_TABLE = "cond_stage_model.model.token_embedding.weight"
-TOKEN_ROWS = "cond_stage_model.model.token_embedding.avi_rows"
 
 
-class TinyDigitsSD2(TinySD2):
-    """The trained tiny digits model: SD2 family, eps prediction, 128 px images (16x16 latents)."""
-
-    unet_config = {**TinySD2.unet_config, "model_channels": 64, "channel_mult": [1, 1]}
-    unet_extra_config = {"num_heads": -1, "num_head_channels": 32, "attn_precision": torch.float32}
-
-    def process_clip_state_dict_for_saving(self, state_dict):
-        """SD2's layout, with the token table cut to its non-zero rows and their token ids."""
-        sd = super().process_clip_state_dict_for_saving(state_dict)
-        table = sd[TOKEN_TABLE]
-        rows = torch.nonzero(table.abs().sum(1)).flatten()
-        sd[TOKEN_TABLE], sd[TOKEN_ROWS] = table[rows].contiguous(), rows.to(torch.int32)
-        return sd
-
-    def process_clip_state_dict(self, state_dict):
-        """The full SD2 token table (zeros where no row is stored), then SD2's own conversion."""
-        if TOKEN_ROWS in state_dict:
-            rows = state_dict.pop(TOKEN_ROWS).long()
-            stored = state_dict[TOKEN_TABLE]
-            full = torch.zeros(TINY_CLIP_CONFIG["vocab_size"], stored.shape[1], dtype=stored.dtype)
-            full[rows] = stored
-            state_dict[TOKEN_TABLE] = full
-        return super().process_clip_state_dict(state_dict)
-
-
-# The shipped people model (devkit/train_tiny_people.py): 64 channels on 16x16 latents and 128 at 8x8, attention at both
-# levels; the same text encoder and token-table storage as the digits model.
+# The shipped people model (devkit/train_tiny_people.py; config class AVIDemoTinyPeopleSD2 in nodes/demo_models.py):
+# 64 channels on 16x16 latents and 128 at 8x8, attention at both levels.
 PEOPLE_UNET_CONFIG = {**TINY_UNET_CONFIG, "model_channels": 64, "num_res_blocks": [1, 1], "channel_mult": [1, 2],
                       "transformer_depth": [1, 1], "transformer_depth_output": [1, 1, 1, 1]}
 
 
-class TinyPeopleSD2(TinyDigitsSD2):
-    """The trained tiny people model: SD2 family, eps prediction, 128 px images (16x16 latents)."""
-
-    unet_config = {**TinySD2.unet_config, "model_channels": 64, "channel_mult": [1, 2]}
-
-
-TINY_CONFIGS = (TinyPeopleSD2, TinyDigitsSD2, TinySD2)
+TINY_CONFIGS = (TinySD2,)
 
 
 def register(configs) -> None:
@@ -154,6 +123,12 @@ def register(configs) -> None:
 def register_tiny_configs() -> None:
     """Put the tiny SD2 config classes first in comfy.supported_models.models (idempotent)."""
     register(TINY_CONFIGS)
+
+
+def register_demo_configs() -> None:
+    """The pack's demo config classes, as the pack registers them at load: for processes that load no pack."""
+    demo = pack_demo_models()
+    demo.register_configs(comfy.supported_models.models, [m.config for m in demo.DEMO_MODELS])
 
 
 def init_weights(module: torch.nn.Module, seed: int) -> None:
@@ -326,6 +301,7 @@ def load_tiny_checkpoint(path: str):
     """(model_patcher, clip, vae) from a checkpoint through ComfyUI's checkpoint loader."""
     import folder_paths
     register_tiny_configs()
+    register_demo_configs()
     # The arguments CheckpointLoaderSimple passes (nodes.py).
     model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
         path, output_vae=True, output_clip=True, embedding_directory=folder_paths.get_folder_paths("embeddings"))

@@ -2,10 +2,12 @@
 # Import only once ComfyUI is importable with its arguments set (devkit.comfy_host.prepare, or
 # inside a running ComfyUI): this module subclasses comfy.supported_models classes at import time.
 # Weights and the VAE come from devkit/tiny_models.py (the tiny SD2 models).
+import dataclasses
 
 import torch
 
 import comfy.latent_formats
+import comfy.ldm.flux.model
 import comfy.model_patcher
 import comfy.sd
 import comfy.supported_models
@@ -32,8 +34,9 @@ SD3_POOLED = 2 * TINY_CLIP_CONFIG["hidden_size"]
 # A stored position table (as SD3 checkpoints have) of 64 x 64 tokens: up to 1024 px, SD3's own size.
 SD3_POS_GRID = 64
 
-# Exactly what comfy.model_detection.detect_unet_config reads back from each tiny checkpoint, so the
-# model written and the model loaded are built from the same configuration.
+# What comfy.model_detection.detect_unet_config reads back from each tiny checkpoint, once the config
+# class has applied its unet_extra_config: the model written and the model loaded are built from the
+# same configuration.
 SD3_UNET_CONFIG = {
     "in_channels": 16,
     "patch_size": 2,
@@ -47,7 +50,8 @@ SD3_UNET_CONFIG = {
     "pos_embed_scaling_factor": None,
     "x_block_self_attn_layers": [],
 }
-# Flux detection fixes 24 heads and rotary axes [16, 56, 56] (for 3072 channels); TinyFlux overrides them.
+# Flux detection fixes rotary axes [16, 56, 56] (for 3072 channels) and 24 heads (newer hosts: width //
+# sum(axes), 1 here); TinyFlux overrides both.
 FLUX_UNET_CONFIG = {
     "image_model": "flux",
     "axes_dim": [16, 56, 56],
@@ -64,6 +68,10 @@ FLUX_UNET_CONFIG = {
     "depth": 1,
     "depth_single_blocks": 1,
     "guidance_embed": True,
+    # Newer hosts' FluxParams require the text-id layout and have the Ovis switches: what their detection
+    # gives a plain Flux checkpoint, added only where this host's FluxParams has the field.
+    **{name: value for name, value in {"txt_ids_dims": [], "yak_mlp": False, "txt_norm": False}.items()
+       if name in {f.name for f in dataclasses.fields(comfy.ldm.flux.model.FluxParams)}},
 }
 
 

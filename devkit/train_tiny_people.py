@@ -1,6 +1,6 @@
 """Train the shipped tiny people model on emoji of people, on a CPU, from nothing.
 
-Usage: python devkit/train_tiny_people.py [--out devkit/checkpoints/tiny_people_sd2.safetensors] [--seed 0]
+Usage: python devkit/train_tiny_people.py [--out demo_models/avi_demo_tiny_people_sd2.safetensors] [--seed 0]
        [--ae-steps 1000] [--steps 4000] [--threads 2]   (make people-model)
 
 Data: people emoji in three drawing styles (Noto, Twemoji, OpenMoji; devkit/people.py and people_sources.py), drawn on a
@@ -13,7 +13,8 @@ Data: people emoji in three drawing styles (Noto, Twemoji, OpenMoji; devkit/peop
    digits model's encoder, trained without a working decoder, did not: its VAE turns white ink orange).
 2. The SD2-family UNet (eps prediction, SD2's discrete schedule) and the tiny SD2 text encoder (real SD2 tokenizer),
    trained together on a pool of latents with 10 % empty captions (for cfg), with an exponential moving average.
-The checkpoint loads through CheckpointLoaderSimple once devkit.tiny_models.TinyPeopleSD2 is registered.
+The checkpoint loads through CheckpointLoaderSimple in any ComfyUI with the pack installed (config class
+AVIDemoTinyPeopleSD2 of nodes/demo_models.py).
 """
 import argparse
 import json
@@ -32,7 +33,7 @@ from devkit import people, people_sources  # noqa: E402
 from devkit.diffusion_training import (LATENT_SCALE, OFFSET, adam_step, blur_kernel, build_model_and_clip, cosine,  # noqa: E402
                                        init_learned, log, save, set_blur, train_unet_and_text, zero_block)
 
-DEFAULT_OUT = os.path.join(REPO_ROOT, "devkit", "checkpoints", "tiny_people_sd2.safetensors")
+DEFAULT_OUT = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_people_sd2.safetensors")
 LATENT_NOISE = 0.05   # the decoder learns to read latents this far off (the UNet's samples are never exact)
 
 
@@ -161,7 +162,7 @@ def latent_pool(ae, data: people.PeopleData, count: int, seed: int):
 def train_diffusion(ae, data: people.PeopleData, steps: int, batch: int, pool_size: int, seed: int):
     """Stage 2: UNet and text encoder on the people latents; returns (config, model, clip) with the EMA weights."""
     from devkit import tiny_models
-    config, model, clip = build_model_and_clip(tiny_models.TinyPeopleSD2, tiny_models.PEOPLE_UNET_CONFIG, seed)
+    config, model, clip = build_model_and_clip(tiny_models.pack_demo_models().AVIDemoTinyPeopleSD2, tiny_models.PEOPLE_UNET_CONFIG, seed)
     lat, which = latent_pool(ae, data, pool_size, seed)
     drawings = data.drawings
     train_unet_and_text(model, clip, lat, lambda i, gen: people.caption(drawings[int(which[i])], gen),
@@ -192,7 +193,7 @@ def main(argv=None) -> int:
         comfy_host.prepare(scratch)
         from devkit import tiny_models
         import comfy.ldm.modules.attention as attention
-        tiny_models.register_tiny_configs()
+        tiny_models.register_demo_configs()
         # PyTorch's fused attention trains faster on a CPU than the host's default there (sub-quadratic chunks); same maths
         attention.optimized_attention = attention.attention_pytorch
         ae = train_autoencoder(data, args.ae_steps, args.seed)

@@ -4,6 +4,7 @@ However the launcher ends (Ctrl-C, SIGTERM, SIGHUP, an error, or being killed) t
 signals are turned into a normal shutdown, and the server process gets a parent-death signal.
 
 Usage: python devkit/ui.py [--port 8188] [--checkpoint PATH] [--base .demo]   (make ui UI_PORT=8189)
+The ComfyUI is $AVI_COMFYUI_DIR, else the embedded v0.3.75 (make ui HOST=0.33 runs the 0.33 host).
 
 The pack's workflows appear under Workflow > Browse Templates > avi-latent-svd. The pack's
 trained tiny digits model is always offered (digits_bold runs on it); --checkpoint (or
@@ -18,7 +19,7 @@ import time
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from devkit.demo import DIGITS_MODEL, DIGITS_NAME, example_input_bytes  # noqa: E402
+from devkit.demo import DIGITS_NAME, example_input_bytes  # noqa: E402
 from devkit.server import ComfyServer, ServerError  # noqa: E402
 
 PACK_NAME = "avi-latent-svd"
@@ -62,7 +63,7 @@ def serve(args) -> int:
     import torch
     cpu = args.cpu or not torch.cuda.is_available()
     base = os.path.abspath(args.base)
-    models = {f"checkpoints/{DIGITS_NAME}": DIGITS_MODEL}
+    models = {}  # the pack offers its digits model itself (nodes/demo_models.py), as in any ComfyUI
     if args.checkpoint:
         checkpoint = os.path.abspath(args.checkpoint)
         if not os.path.isfile(checkpoint):
@@ -70,9 +71,11 @@ def serve(args) -> int:
         models[f"checkpoints/{os.path.basename(checkpoint)}"] = checkpoint
     else:
         print(f"No checkpoint given: offering {DIGITS_NAME}, the pack's trained tiny digits model (open the digits_bold template).")
-    custom_nodes = {PACK_NAME: REPO_ROOT, "avi-devkit-tiny-models": os.path.join(REPO_ROOT, "devkit", "tiny_model_pack")}
-    server = ComfyServer(base, custom_nodes=custom_nodes, models=models, port=args.port, cpu=cpu, inputs=example_input_bytes())
-    print(f"Starting ComfyUI ({'CPU' if cpu else 'CUDA'}) with the pack; log: {server.log_path}", flush=True)
+    # Only the pack, as a user installs it: its templates and demo model need nothing else.
+    server = ComfyServer(base, custom_nodes={PACK_NAME: REPO_ROOT}, models=models, port=args.port, cpu=cpu,
+                         inputs=example_input_bytes())
+    print(f"Starting ComfyUI {host_version(server.host_dir)} ({'CPU' if cpu else 'CUDA'}) from {server.host_dir} "
+          f"with the pack; log: {server.log_path}", flush=True)
     try:
         with server:
             print(f"Open {server.url}  (Workflow > Browse Templates > {PACK_NAME}). Ctrl-C stops it.", flush=True)
@@ -82,6 +85,17 @@ def serve(args) -> int:
             return server.proc.returncode or 1
     except ServerError as e:
         raise SystemExit(str(e))
+
+
+def host_version(comfy_dir: str) -> str:
+    """The version a ComfyUI tree's comfyui_version.py names ("?" when it names none)."""
+    import re
+    try:
+        with open(os.path.join(comfy_dir, "comfyui_version.py"), encoding="utf-8") as f:
+            match = re.search(r'__version__\s*=\s*"([^"]+)"', f.read())
+    except OSError:
+        match = None
+    return match.group(1) if match else "?"
 
 
 def port_is_free(port: int) -> bool:

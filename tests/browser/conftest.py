@@ -11,7 +11,7 @@ from devkit.demo import example_input_bytes
 from devkit.server import REPO_ROOT, ComfyServer
 
 PACK_NAME = "avi-latent-svd"
-WORKFLOW_DIR = os.path.join(REPO_ROOT, "workflows")
+WORKFLOW_DIR = os.path.join(REPO_ROOT, "example_workflows")
 ARTIFACTS = os.path.join(REPO_ROOT, "test-artifacts", "browser")
 STOCK_CHECKPOINT = "tiny.safetensors"
 # Loader nodes whose first widget names a file in a model folder. The frontend only lists file
@@ -26,7 +26,7 @@ MODEL_LOADERS = {
 
 
 def pack_workflows() -> list:
-    """The pack's UI-format workflows (workflows/*.json), sorted."""
+    """The pack's UI-format workflows (example_workflows/*.json), sorted."""
     return sorted(glob.glob(os.path.join(WORKFLOW_DIR, "*.json")))
 
 

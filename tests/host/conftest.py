@@ -69,11 +69,28 @@ def host(tmp_path_factory, comfy_tree_before, extra_model_dirs):
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def every_progress_update(host, monkeypatch):
+    """Every ProgressBar update reaches the hook inside the test: the host's throttle, where it has one, is opened."""
+    # What the pack reports is then seen step by step; what a throttled host forwards of it is its own choice.
+    import comfy.utils
+
+    from devkit.comfy_host import progress_is_throttled
+    if progress_is_throttled():
+        monkeypatch.setattr(comfy.utils, "PROGRESS_THROTTLE_MIN_INTERVAL", 0.0)
+        monkeypatch.setattr(comfy.utils, "PROGRESS_THROTTLE_MIN_PERCENT", 0.0)
+
+
 @pytest.fixture(scope="session")
 def digits_ckpt(host):
-    """The shipped trained tiny digits model, linked into the host's models/checkpoints; its name."""
-    from bench.bench_quality import CHECKPOINT, place_checkpoint
-    return place_checkpoint(CHECKPOINT)
+    """The shipped trained tiny digits model as Load Checkpoint lists it: the pack registers it at load
+    (nodes/demo_models.py), nothing is placed in models/."""
+    import folder_paths
+    from bench.bench_quality import CHECKPOINT
+    name = os.path.basename(CHECKPOINT)
+    path = folder_paths.get_full_path("checkpoints", name)
+    assert path and os.path.realpath(path) == os.path.realpath(CHECKPOINT), path
+    return name
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,7 @@ def test_tiny_model_pack_loads_without_warnings_and_registers_once(host):
     loaded = host.install_pack(os.path.join(REPO_ROOT, "devkit", "tiny_model_pack"), "avi-tiny-models")
     assert loaded.success and comfy_host.problems(loaded.log) == []
     tiny = [m for m in comfy.supported_models.models if getattr(m, "avi_tiny_model", False)]
-    assert [m.__name__ for m in tiny] == ["TinyDigitsSD2", "TinySD2", "TinySD15", "TinySDXL", "TinySD3", "TinyFlux"]
+    assert [m.__name__ for m in tiny] == ["TinySD2", "TinySD15", "TinySDXL", "TinySD3", "TinyFlux"]
     assert comfy.supported_models.models[:len(tiny)] == tiny, "the tiny configs are detected before the stock ones"
 
 
@@ -59,11 +59,11 @@ def test_register_is_idempotent_across_module_copies(host, tiny_models):
     try:
         other.register_tiny_configs()
         tiny = [m for m in comfy.supported_models.models if getattr(m, "avi_tiny_model", False)]
-        assert tiny[:2] == [other.TinyDigitsSD2, other.TinySD2] and comfy.supported_models.models[:2] == tiny[:2]
+        assert tiny[0] is other.TinySD2 and comfy.supported_models.models[0] is tiny[0]
         assert [m.__name__ for m in tiny].count("TinySD2") == 1, "the copy replaced the first registration"
     finally:
         tiny_models.register_tiny_configs()
-    assert comfy.supported_models.models[:2] == [tiny_models.TinyDigitsSD2, tiny_models.TinySD2]
+    assert comfy.supported_models.models[0] is tiny_models.TinySD2
 
 
 def test_boot_is_idempotent_and_refuses_another_base(host, extra_model_dirs, tmp_path):
@@ -107,8 +107,12 @@ def test_txt2img_runs_and_prompts_change_the_image(host, tiny_ckpt, make_txt2img
     assert (images[0] - images[1]).abs().max() > 0.05
     saved = cat.ui["outputs"]["7"]["images"]
     assert os.path.isfile(os.path.join(host.base_dir, "output", saved[0]["subfolder"], saved[0]["filename"]))
-    sampler_steps = [e for e in events if e.node_id == "5"]
-    assert [e.value for e in sampler_steps] == list(range(1, 21)) and {e.total for e in sampler_steps} == {20}
+    sampler_steps = [e.value for e in events if e.node_id == "5"]
+    assert {e.total for e in events if e.node_id == "5"} == {20}
+    if comfy_host.progress_is_throttled():  # the first and the last step always, those between as time allows
+        assert sampler_steps[0] == 1 and sampler_steps[-1] == 20 and sampler_steps == sorted(set(sampler_steps))
+    else:
+        assert sampler_steps == list(range(1, 21))
     assert "5" in cat.executed and cat.events("execution_success")
     assert cat.messages[-1] == ("executing", {"node": None, "prompt_id": cat.prompt_id})
 

@@ -77,11 +77,15 @@ def test_search_aliases_are_given_only_to_hosts_whose_schema_has_the_field(host)
     assert set(schema_module.SEARCH_ALIASES) == set(PACK_NODES)
     fields = {f.name for f in dataclasses.fields(io.Schema)}
     node = {"node_id": "AVIIntegrate", "display_name": "AVI Integrate (ρ)"}
-    assert schema_module.schema_fields(node, fields) == node, "this host: the field is not passed"
+    older = schema_module.schema_fields(node, fields - {"search_aliases"})
+    assert older == node, "a host without the field is not passed it"
     newer = schema_module.schema_fields(node, fields | {"search_aliases"})
     assert "attribute vector integration" in newer["search_aliases"] and newer["node_id"] == "AVIIntegrate"
     info = host.object_info()
-    assert all("search_aliases" not in info[name] for name in PACK_NODES)
+    if "search_aliases" in fields:  # this host serves them: every node's own aliases reach /object_info
+        assert all(info[name]["search_aliases"] == list(schema_module.SEARCH_ALIASES[name]) for name in PACK_NODES)
+    else:
+        assert all("search_aliases" not in info[name] for name in PACK_NODES)
 
 
 def test_empty_latents_pass_the_downscale_ratios_only_where_the_host_takes_them(host, tiny_ckpt):
@@ -91,13 +95,28 @@ def test_empty_latents_pass_the_downscale_ratios_only_where_the_host_takes_them(
 
     model_info = pack_module("nodes.model_info", "ratio_arguments")
     latent = {"samples": torch.zeros(1, 4, 8, 8), "downscale_ratio_spacial": 8}
-    assert model_info.ratio_arguments(comfy.sample.fix_empty_latent_channels, latent) == {}
+
+    def older_fix(model, latent_image):
+        return latent_image
 
     def newer_fix(model, latent_image, downscale_ratio_spacial=None, downscale_ratio_temporal=None):
         return latent_image
 
+    assert model_info.ratio_arguments(older_fix, latent) == {}
     assert model_info.ratio_arguments(newer_fix, latent) == {"downscale_ratio_spacial": 8}
     assert model_info.ratio_arguments(newer_fix, {"samples": latent["samples"]}) == {}
+    # This host: exactly the ratios its own fix_empty_latent_channels names are passed.
+    import inspect
+    takes = "downscale_ratio_spacial" in inspect.signature(comfy.sample.fix_empty_latent_channels).parameters
+    assert model_info.ratio_arguments(comfy.sample.fix_empty_latent_channels, latent) == (
+        {"downscale_ratio_spacial": 8} if takes else {})
+    # Whatever ratios this host's EmptyLatentImage records, a capture's LATENT keeps them.
+    from tests.host.avi_prompts import base_nodes, capture
+    p = base_nodes(tiny_ckpt["eps"], "a cat", "a dog", 64)
+    p["capture"] = capture("original", 0.5, steps=4)
+    result = host.run(p, outputs=["empty", "capture"])
+    recorded = {k: v for k, v in result.output("empty").items() if k in model_info.LATENT_RATIO_KEYS}
+    assert {k: v for k, v in result.output("capture").items() if k in model_info.LATENT_RATIO_KEYS} == recorded
 
 
 def test_model_family_names_the_stock_class_of_any_config(host):

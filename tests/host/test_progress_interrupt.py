@@ -14,7 +14,7 @@ def training_prompt(tiny_ckpt, filename):
     return p
 
 
-def test_training_reports_every_step_to_the_progress_hook(host, tiny_ckpt):
+def test_training_reports_every_step_to_the_progress_hook(host, tiny_ckpt, every_progress_update):
     executor = host.new_executor()
     p = training_prompt(tiny_ckpt, "progress_check")
     host.run(p, outputs=["svd_x", "svd_z"], executor=executor)  # captures first, cached afterwards
@@ -26,7 +26,7 @@ def test_training_reports_every_step_to_the_progress_hook(host, tiny_ckpt):
     assert all(e.total == 42 for e in train_events)
 
 
-def test_interrupt_stops_training_within_a_step_and_writes_no_file(host, tiny_ckpt):
+def test_interrupt_stops_training_within_a_step_and_writes_no_file(host, tiny_ckpt, every_progress_update):
     import folder_paths
     from devkit.comfy_host import ExecutionInterrupted
 

@@ -3,7 +3,9 @@ import os
 import tomllib
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COMFY_DIR = os.path.join(REPO_ROOT, ".host", "comfyui")
+from devkit.comfy_host import default_comfy_dir  # noqa: E402
+
+COMFY_DIR = default_comfy_dir()  # the host under test: $AVI_COMFYUI_DIR, else the embedded v0.3.75
 # Packages a custom node must never install: the ComfyUI user chose their torch build.
 TORCH_FAMILY = {"torch", "torchvision", "torchaudio", "triton", "xformers"}
 PACK_NAME = "avi-latent-svd"  # the registry node id, and the folder name Manager and the registry give the pack

@@ -95,8 +95,8 @@ def test_ui_serves_the_pack_and_its_workflow_templates(tmp_path):
             assert json.load(r)["AVITrainPhi"]["display_name"] == "Train AVI Φ"
         with urllib.request.urlopen(f"{url}/object_info/CheckpointLoaderSimple", timeout=30) as r:
             ckpts = json.load(r)["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0]
-        assert "tiny_digits_sd2.safetensors" in ckpts, "the digits model is offered when no checkpoint is given"
-        shipped = sorted(f[:-5] for f in os.listdir(os.path.join(REPO_ROOT, "workflows")) if f.endswith(".json"))
+        assert "avi_demo_tiny_digits_sd2.safetensors" in ckpts, "the digits model is offered when no checkpoint is given"
+        shipped = sorted(f[:-5] for f in os.listdir(os.path.join(REPO_ROOT, "example_workflows")) if f.endswith(".json"))
         assert sorted(templates["avi-latent-svd"]) == shipped
         with urllib.request.urlopen(f"{url}/api/workflow_templates/avi-latent-svd/sd21_young.json", timeout=30) as r:
             assert any(n["type"] == "AVITrainPhi" for n in json.load(r)["nodes"])

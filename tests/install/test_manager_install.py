@@ -112,15 +112,38 @@ def test_every_node_is_served_from_the_installed_folder(installed):
 def test_workflow_templates_list_the_workflows_folder(installed):
     server = installed["server"]
     expected = sorted(os.path.splitext(os.path.basename(p))[0]
-                      for p in glob.glob(os.path.join(installed["pack"], "workflows", "*.json")))
+                      for p in glob.glob(os.path.join(installed["pack"], "example_workflows", "*.json")))
     templates = server.get("/workflow_templates")
     assert sorted(templates.get(PACK_NAME, [])) == expected
     for name in expected:
         url = f"{server.url}/api/workflow_templates/{PACK_NAME}/{urllib.parse.quote(name)}.json"
         with urllib.request.urlopen(url, timeout=30) as resp:
             served = resp.read()
-        with open(os.path.join(installed["pack"], "workflows", f"{name}.json"), "rb") as f:
+        with open(os.path.join(installed["pack"], "example_workflows", f"{name}.json"), "rb") as f:
             assert served == f.read()
+
+
+def test_every_node_has_its_help_page_where_the_frontend_looks(installed):
+    """The node library's help: /extensions/<pack folder>/docs/<node id>.md (comfyui-frontend-package's NodeHelpService)."""
+    for node_id in PACK_NODES:
+        url = f"{installed['server'].url}/extensions/{PACK_NAME}/docs/{urllib.parse.quote(node_id)}.md"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            text = resp.read().decode("utf-8")
+        assert text.startswith("# ") and f"`{node_id}`" in text.splitlines()[0], node_id
+        assert len(text) > 200, node_id
+
+
+def test_help_pages_are_the_readme_sections():
+    """web/docs is generated from the README's Nodes section (devkit/build_node_docs.py): an edit to either shows here."""
+    from devkit.build_node_docs import DOCS_DIR, README, build
+    with open(README, encoding="utf-8") as f:
+        pages = build(f.read())
+    assert sorted(pages) == sorted(PACK_NODES)
+    on_disk = {}
+    for name in os.listdir(DOCS_DIR):
+        with open(os.path.join(DOCS_DIR, name), encoding="utf-8") as f:
+            on_disk[name[:-3]] = f.read()
+    assert on_disk == pages, "web/docs differs from `python devkit/build_node_docs.py`; rebuild it"
 
 
 def test_startup_log_has_no_problem_with_the_pack(installed):

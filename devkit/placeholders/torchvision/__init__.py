@@ -1,11 +1,6 @@
-"""Import-only placeholder for torchvision, used by the test and demo harness only.
+"""Import-only placeholder for torchvision, for the devkit's ComfyUI hosts only (see ../avi_import_placeholder.py)."""
+import sys
 
-ComfyUI imports torchvision at module level in model families this pack never runs
-(Cosmos, Stable Cascade). PyPI's torchvision wheels do not load beside the CPU build of
-torch used here, so the harness puts this folder on sys.path. Any real use fails loudly.
-Real ComfyUI installs have a real torchvision and never see this file.
-"""
+import avi_import_placeholder
 
-
-def __getattr__(name):
-    raise AttributeError(f"torchvision.{name} is not available in the AVI test harness (placeholder package)")
+avi_import_placeholder.install(sys.modules[__name__])
