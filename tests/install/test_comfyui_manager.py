@@ -165,9 +165,35 @@ def test_the_pack_loads_from_the_managers_folder(managed):
     ours = {node_id: node for node_id, node in info.items() if node_id.startswith("AVI")}
     assert {node_id: node["display_name"] for node_id, node in ours.items()} == PACK_NODES
     assert {node["python_module"] for node in ours.values()} == {f"custom_nodes.{PACK_NAME}"}
+    assert {node["category"] for node in ours.values()} == {"AVI"}
     import_lines = [line for line in server.log_text().splitlines() if line.rstrip().endswith(pack)]
     assert len(import_lines) == 1 and "IMPORT FAILED" not in import_lines[0], import_lines
     assert DIGITS_NAME in info["CheckpointLoaderSimple"]["input"]["required"]["ckpt_name"][0], "the demo model is offered"
+
+
+def test_the_startup_log_has_no_problem_with_the_pack(managed):
+    """Only the import-times line names the pack's folder: no traceback, warning or failure about it, Manager's included."""
+    log, pack = managed["server"].log_text(), managed["pack"]
+    assert [line for line in log.splitlines() if pack in line] == [line for line in log.splitlines()
+                                                                   if line.rstrip().endswith(pack) and "seconds:" in line], log
+    assert "Unable to parse pyproject.toml" not in log
+    startup = log.split("Starting server")[0].splitlines()
+    assert [line for line in startup if "avi" in line.lower() and "seconds:" not in line] == [], log
+
+
+def test_templates_and_help_pages_are_served_from_the_managers_folder(managed):
+    """What the template browser and the node library's help read: every example workflow, every node's page."""
+    server, pack = managed["server"], managed["pack"]
+    names = sorted(os.path.splitext(f)[0] for f in os.listdir(os.path.join(pack, "example_workflows")) if f.endswith(".json"))
+    assert sorted(server.get("/workflow_templates").get(PACK_NAME, [])) == names and TEMPLATE in names
+    for name in names:
+        with urllib.request.urlopen(f"{server.url}/api/workflow_templates/{PACK_NAME}/{urllib.parse.quote(name)}.json",
+                                    timeout=30) as resp, open(os.path.join(pack, "example_workflows", f"{name}.json"), "rb") as f:
+            assert resp.read() == f.read(), name
+    for node_id in PACK_NODES:
+        with urllib.request.urlopen(f"{server.url}/extensions/{PACK_NAME}/docs/{urllib.parse.quote(node_id)}.md", timeout=30) as resp:
+            text = resp.read().decode("utf-8")
+        assert text.startswith("# ") and f"`{node_id}`" in text.splitlines()[0], node_id
 
 
 def test_the_blueprints_are_served_as_global_subgraphs(managed):
