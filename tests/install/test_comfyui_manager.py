@@ -106,7 +106,8 @@ def managed(tmp_path_factory):
     """{"install", "server", "pack", "commit", "url", "proxy", "seconds"}: cm-cli's run and the restarted server."""
     cm_cli = os.path.join(os.path.dirname(sys.executable), "cm-cli")
     if importlib.util.find_spec("comfyui_manager") is None or not os.path.isfile(cm_cli):  # found as main.py finds it
-        pytest.fail(f"{sys.executable} has no ComfyUI-Manager: `make env-033` installs the host's manager_requirements.txt")
+        pytest.fail(f"{sys.executable} has no ComfyUI-Manager: `{sys.executable} -m pip install -r "
+                    f"{os.path.join(COMFY_DIR, 'manager_requirements.txt')}` (`make env-033` does it for the 0.33 host)")
     folder = tmp_path_factory.mktemp("manager")
     seconds = {}
     url, commit = bare_repository(folder)
