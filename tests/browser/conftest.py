@@ -24,6 +24,25 @@ MODEL_LOADERS = {
     "AVILoadPhi": "avi",
 }
 
+API_JS = "(app.api || window.comfyAPI.api.api)"  # the frontend's api object (a module export, kept on app by 1.49)
+RECORD_JS = f"""() => {{
+  window.__devkitRun = {{executed: [], done: null}}
+  const api = {API_JS}
+  api.addEventListener('executed', e => window.__devkitRun.executed.push(e.detail))
+  api.addEventListener('execution_success', () => window.__devkitRun.done = 'success')
+  api.addEventListener('execution_error', e => window.__devkitRun.done = 'error: ' + JSON.stringify(e.detail).slice(0, 2000))
+}}"""
+# The preview each SaveImage node shows: its images, loaded.
+SHOWN_JS = """() => app.graph.nodes.filter(n => n.type === 'SaveImage')
+  .map(n => ({id: String(n.id), shown: (n.imgs || []).filter(i => i.complete && i.naturalWidth > 0).length}))"""
+
+
+class SingleThreadServer(ComfyServer):
+    """Small tensors run faster on one thread than on two contended ones."""
+
+    def environment(self) -> dict:
+        return dict(super().environment(), OMP_NUM_THREADS="1")
+
 
 def pack_workflows() -> list:
     """The pack's UI-format workflows (example_workflows/*.json), sorted."""

@@ -14,19 +14,11 @@ from PIL import Image
 
 from devkit import browser
 from devkit.demo import DIGITS_NAME
-from devkit.server import REPO_ROOT, ComfyServer
+from devkit.server import REPO_ROOT
 
-from .conftest import ARTIFACTS, PACK_NAME
+from .conftest import ARTIFACTS, PACK_NAME, RECORD_JS, SHOWN_JS, SingleThreadServer
 
 TEMPLATE = "digits_bold"
-API_JS = "(app.api || window.comfyAPI.api.api)"  # the frontend's api object (a module export, kept on app by 1.49)
-RECORD_JS = f"""() => {{
-  window.__devkitRun = {{executed: [], done: null}}
-  const api = {API_JS}
-  api.addEventListener('executed', e => window.__devkitRun.executed.push(e.detail))
-  api.addEventListener('execution_success', () => window.__devkitRun.done = 'success')
-  api.addEventListener('execution_error', e => window.__devkitRun.done = 'error: ' + JSON.stringify(e.detail).slice(0, 2000))
-}}"""
 # The card around a template's title shows a loaded picture as wide as the pack's thumbnails.
 THUMBNAIL_JS = """(title) => {
   for (let e = title; e; e = e.parentElement) {
@@ -35,16 +27,6 @@ THUMBNAIL_JS = """(title) => {
   }
   return false
 }"""
-# The preview each SaveImage node shows: its images, loaded.
-SHOWN_JS = """() => app.graph.nodes.filter(n => n.type === 'SaveImage')
-  .map(n => ({id: String(n.id), shown: (n.imgs || []).filter(i => i.complete && i.naturalWidth > 0).length}))"""
-
-
-class SingleThreadServer(ComfyServer):
-    """Small tensors run faster on one thread than on two contended ones."""
-
-    def environment(self) -> dict:
-        return dict(super().environment(), OMP_NUM_THREADS="1")
 
 
 @pytest.fixture(scope="module")

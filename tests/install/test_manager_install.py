@@ -6,6 +6,11 @@ The files are git's tracked files: a clone of the repository, or the archive `co
 makes from `git ls-files`. This test copies the tracked files as they are in the working tree:
 on a clean clone (CI) that is exactly `git archive HEAD`; locally it also covers edits not yet
 committed, while a new file that git does not track yet is left out, as a clone would leave it.
+
+It runs only on hosts that do not ship the Manager (tests/install/conftest.py): ComfyUI v0.3.75 has no
+manager_requirements.txt and no --enable-manager, and the Manager its users have is the ComfyUI-Manager custom node,
+cloned from GitHub into custom_nodes/, which an offline CI run cannot fetch. On ComfyUI 0.33, which ships the Manager
+as a package, test_comfyui_manager.py has the real Manager install the pack instead.
 """
 import glob
 import json
