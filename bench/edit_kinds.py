@@ -136,6 +136,7 @@ class DigitsJudge:
         self.judge = DM.Judge.load()
         self.real_features = self.judge.real_features
 
+    @torch.no_grad()
     def reading(self, image: torch.Tensor, pair: Pair) -> dict:
         cls, _, feats = self.judge.classify(image)
         probs = self.judge.classifier.head(feats).softmax(1)[0]
