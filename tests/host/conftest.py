@@ -94,6 +94,16 @@ def digits_ckpt(host):
 
 
 @pytest.fixture(scope="session")
+def people_ckpt(host):
+    """The shipped tiny people model as Load Checkpoint lists it (registered by the pack at load, like the digits model)."""
+    import folder_paths
+    name = "avi_demo_tiny_people_sd2.safetensors"
+    path = folder_paths.get_full_path("checkpoints", name)
+    assert path and os.path.realpath(path) == os.path.realpath(os.path.join(REPO_ROOT, "demo_models", name)), path
+    return name
+
+
+@pytest.fixture(scope="session")
 def tiny_ckpt(host):
     """Checkpoint names as CheckpointLoaderSimple lists them: {"eps": name, "v": name}."""
     return dict(TINY_CHECKPOINTS)
