@@ -228,6 +228,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="one case per kind")
     parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="candidate settings to add")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results", "edits"))
+    parser.add_argument("--label", default="", help="file names' suffix, for runs of part of a model's kinds side by side")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # many small tensors: one thread is faster on a shared CPU (see tests/host/conftest.py)
     AVI_METHODS.update({name: VARIANTS[name] for name in args.variants})
@@ -236,7 +237,7 @@ def main(argv=None) -> int:
     comfy_host.boot(tempfile.mkdtemp(prefix="avi-bench-"), pack_dir=REPO_ROOT)
     for model in args.models:
         results = run_model(model, 1 if args.quick else args.cases, kinds=args.kinds)
-        write(args.out, model, results)
+        write(args.out, model + (f"_{args.label}" if args.label else ""), results)
         print(format_table(model, results))
         print("\n".join(frontier_words(model, results)))
     return 0

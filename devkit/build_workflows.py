@@ -104,6 +104,15 @@ PAPER_SETTINGS = """**Keep** the paper's literal settings: 50 `ddim` steps on `d
 decomposed as noisy VP latents (`space` latent), k = N/2 = 8, z's vectors `tail` (Algorithm 1 as printed), S_inf `S`,
 ρ = 1, Φ 512 wide. On this model the edit barely changes the image (README, Edit quality); digits_bold has the pack's
 defaults, which edit."""
+PEOPLE_CKPT = "avi_demo_tiny_people_sd2.safetensors"
+PEOPLE_SETTINGS = f"""**Model**: the pack's own tiny people model (SD2 family, 128 px, 16x16 latents, trained on CPU from
+Noto, Twemoji and OpenMoji people emoji by `devkit/train_tiny_people.py`; shipped with the pack, which lists it in
+Load Checkpoint). Its captions name a person, man or woman (or boy, girl, baby, old man, ...), a role, hair and skin
+tone, each word or not: "a woman health worker with red hair, dark skin tone".
+
+**Keep** {DEFAULTS_TEXT}; Φ 512 wide."""
+PEOPLE = {"people_woman": ("Woman", "a person health worker", "a woman health worker", False)}
+PEOPLE_FAMILY = replace(DIGITS_FAMILY, ckpt=PEOPLE_CKPT, settings=PEOPLE_SETTINGS, label="tiny people model")
 DIGITS_PAPER_FAMILY = replace(DIGITS_FAMILY, training=dict(TRAINING, k=8, z_vectors=PAPER["z_vectors"]), settings=PAPER_SETTINGS,
                               label="tiny digits model, the paper's literal settings", method=PAPER_METHOD)
 
@@ -323,6 +332,7 @@ def build_all(object_info: dict) -> dict:
 
     out = {f"{name}.json": build_attribute(object_info, name, *spec) for name, spec in ATTRIBUTES.items()}
     out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_FAMILY) for name, spec in DIGITS.items()})
+    out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=PEOPLE_FAMILY) for name, spec in PEOPLE.items()})
     out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=SDXL_FAMILY) for name, spec in SDXL_ATTRIBUTES.items()})
     out.update({f"{name}.json": build_attribute(object_info, name, *spec, family=DIGITS_PAPER_FAMILY)
                 for name, spec in DIGITS_PAPER.items()})

@@ -25,6 +25,8 @@ from devkit.write_tiny_checkpoint import is_current  # noqa: E402
 TINY_NAME = "avi-demo-tiny-sd2.safetensors"
 DIGITS_MODEL = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors")
 DIGITS_NAME = os.path.basename(DIGITS_MODEL)
+# Workflows on a model the pack ships, by name prefix: Load Checkpoint lists it already (nodes/demo_models.py).
+SHIPPED_MODELS = {"digits_": DIGITS_NAME, "people_": "avi_demo_tiny_people_sd2.safetensors"}
 INPUTS_DIR = os.path.join(REPO_ROOT, "example_workflows", "inputs")  # the example images Load Image opens in the *_real_image workflows
 
 
@@ -82,10 +84,11 @@ def place_checkpoint(base: str, checkpoint, workflow: str) -> str:
     into <base>/models/checkpoints."""
     folder = os.path.join(base, "models", "checkpoints")
     os.makedirs(folder, exist_ok=True)
-    if checkpoint is None and workflow.startswith("digits_"):
+    prefix = next((p for p in SHIPPED_MODELS if workflow.startswith(p)), None)
+    if checkpoint is None and prefix:
         # The pack registers demo_models/ with Load Checkpoint (nodes/demo_models.py): nothing to place.
-        print(f"No checkpoint given: using the pack's tiny digits model ({os.path.relpath(DIGITS_MODEL, REPO_ROOT)}).")
-        return DIGITS_NAME
+        print(f"No checkpoint given: using the pack's tiny {prefix.rstrip('_')} model (demo_models/{SHIPPED_MODELS[prefix]}).")
+        return SHIPPED_MODELS[prefix]
     if checkpoint is None:
         from devkit import tiny_models
         path = os.path.join(folder, TINY_NAME)

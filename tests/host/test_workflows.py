@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from devkit.demo import SHIPPED_MODELS
 from devkit.workflow_api import ui_to_api
 from devkit.workflow_check import check_workflow
 
@@ -38,9 +39,14 @@ def class_of(name: str):
     return next((spec for prefix, spec in CLASS_WORKFLOWS.items() if name.startswith(prefix)), None)
 
 
+def shipped_model(name: str):
+    """The pack's own model a workflow names (digits_*, people_*), else None."""
+    return next((ckpt for prefix, ckpt in SHIPPED_MODELS.items() if name.startswith(prefix)), None)
+
+
 def size_of(name: str) -> int:
     spec = class_of(name)
-    return spec[2] if spec else 128 if name.startswith("digits_") else 512
+    return spec[2] if spec else 128 if shipped_model(name) else 512
 
 
 def load(name: str) -> dict:
@@ -53,7 +59,7 @@ def nodes_of(workflow: dict, node_type: str) -> list:
 
 
 @pytest.fixture(scope="module")
-def run_workflow(host, tiny_ckpt, digits_ckpt, class_ckpt):
+def run_workflow(host, tiny_ckpt, digits_ckpt, people_ckpt, class_ckpt):
     """run_workflow(name) -> (workflow, prompt, result), each workflow run once per module."""
     runs = {}
 
@@ -66,8 +72,8 @@ def run_workflow(host, tiny_ckpt, digits_ckpt, class_ckpt):
             prompt = ui_to_api(workflow, host.object_info())  # fresh: Load AVI Φ lists what earlier runs saved
             loaders = [n for n in prompt.values() if n["class_type"] == "CheckpointLoaderSimple"]
             assert len(loaders) == 1
-            if name.startswith("digits_"):
-                assert loaders[0]["inputs"]["ckpt_name"] == digits_ckpt, "the digits workflows name the shipped model"
+            if shipped_model(name):
+                assert loaders[0]["inputs"]["ckpt_name"] == shipped_model(name), "the digits and people workflows name the shipped model"
             else:
                 spec = class_of(name)
                 loaders[0]["inputs"]["ckpt_name"] = class_ckpt(spec[0]) if spec else tiny_ckpt["eps"]
@@ -103,9 +109,9 @@ def test_shipped_workflows_pass_the_checker_with_their_declared_models(host):
     for name in NAMES:
         workflow = load(name)
         declared = [m["name"] for n in workflow["nodes"] for m in n.get("properties", {}).get("models", [])]
-        if name.startswith("digits_"):
-            assert declared == [], "the digits model ships with the pack: nothing to download"
-            add_option(info, "CheckpointLoaderSimple", "ckpt_name", "avi_demo_tiny_digits_sd2.safetensors")
+        if shipped_model(name):
+            assert declared == [], "the digits and people models ship with the pack: nothing to download"
+            add_option(info, "CheckpointLoaderSimple", "ckpt_name", shipped_model(name))
         else:
             spec = class_of(name)
             assert declared == [spec[1] if spec else "v2-1_512-ema-pruned.safetensors"], name

@@ -1,0 +1,54 @@
+"""bench/bench_edits.py on one case per kind: every method runs and is scored, and the lab's edits meet the switch where
+they must (finishing under the target prompt from an unedited x is the stock prompt switch at x's step)."""
+from dataclasses import replace
+
+import pytest
+import torch
+
+from bench import bench_edits as E
+from bench.edit_lab import BASE, Editor, Lab
+
+
+@pytest.fixture(scope="module")
+def digits_lab(host, digits_ckpt):
+    return Lab(E.CHECKPOINTS["digits"])
+
+
+def test_unedited_x_finished_under_the_target_is_the_prompt_switch(digits_lab):
+    editor = Editor(digits_lab)
+    case = {"original": "a handwritten 3", "target": "a bold handwritten 3", "seed": 0}
+    switches = editor.baseline_images(case, (0.6, 0.8))
+    plain = editor.image(0, case, replace(BASE, rho=0.0))
+    assert (plain - switches["original"]).abs().max() < 1e-3, "ρ = 0, original finish: x itself"
+    for tx, z_from in ((0.6, "scratch"), (0.8, "branch")):
+        s = replace(BASE, tx=tx, dtau=0.1, rho=0.0, finish="target", z_from=z_from)
+        assert (editor.image(0, case, s) - switches[f"switch at {tx:g}T"]).abs().max() < 1e-3, (tx, z_from)
+    edited = editor.image(0, case, replace(BASE, finish="target"))
+    assert (edited - switches["switch at 0.6T"]).abs().mean() > 1e-3, "ρ > 0 moves away from the switch"
+
+
+def test_a_branched_z_costs_only_the_steps_between_x_and_z(digits_lab):
+    sx, sz = digits_lab.step_at(BASE.tx), digits_lab.step_at(BASE.tx - BASE.dtau)
+    assert E.evaluations(digits_lab, BASE) == (sx + 1) + (sz + 1) + (E.STEPS - sx)
+    assert E.evaluations(digits_lab, replace(BASE, z_from="branch")) == (sx + 1) + (sz - sx + 1) + (E.STEPS - sx)
+    assert E.evaluations(digits_lab, replace(BASE, z_from="branch")) <= 1.2 * E.STEPS
+
+
+@pytest.mark.parametrize("model,kind", [("digits", "stroke"), ("people", "person → woman")])
+def test_one_case_of_a_kind_runs_every_method_and_scores_it(host, request, model, kind, tmp_path):
+    request.getfixturevalue(f"{model}_ckpt")  # the shipped model, as Load Checkpoint lists it
+    results = E.run_model(model, 1, kinds=[kind])
+    table = results[kind]["table"]
+    assert set(E.method_names()) <= set(table)
+    original = table["original"]
+    assert original["success"] == 0 and original["identity"] == pytest.approx(0, abs=1e-4), "the case starts without its goal"
+    assert table["AVI ρ=0"]["identity"] == pytest.approx(0, abs=1e-3), "ρ = 0 keeps x"
+    assert table["target from scratch"]["success"] == 1, "the judge reads the target prompt's own image as the goal"
+    assert table["switch at 0.9T"]["evaluations"] == E.STEPS and table["AVI ρ=1.25"]["evaluations"] > E.STEPS
+    for method, row in table.items():
+        assert 0 <= row["success"] <= 1 and row["identity"] > -1e-5 and 0 <= row["leak"] <= 1, (method, row)  # 1 − cosine: −1e-7 for equal features
+    E.write(str(tmp_path), model, results)
+    assert (tmp_path / f"frontier_{model}.png").stat().st_size > 10_000 and (tmp_path / f"results_{model}.json").exists()
+    words = E.frontier_words(model, results)
+    assert len(words) == 1 and kind in words[0]
+    assert torch.is_tensor(results[kind]["rows"][0]["images"]["AVI ρ=1.25"])
