@@ -53,6 +53,28 @@ def init_learned(module: torch.nn.Module, gen: torch.Generator) -> None:
                 m.bias.zero_()
 
 
+def taesd_with_fixed_ends(seed: int):
+    """ComfyUI's TAESD, learned layers He-initialised, the 128 px ends fixed: encoder 0 copies RGB, 1-5 identity blocks
+    around a blur-down (2); decoder 13-15 and 18 identity blocks, 17 blur-up, 19 copies channels 0..2 (bias 0)."""
+    import comfy.taesd.taesd as taesd_module
+    ae = taesd_module.TAESD()
+    enc, dec = ae.taesd_encoder, ae.taesd_decoder
+    with torch.no_grad():
+        init_learned(ae, torch.Generator().manual_seed(seed))
+        for conv in (enc[0], dec[19]):
+            conv.weight.zero_()
+            conv.bias.zero_()
+            for c in range(3):
+                conv.weight[c, c, 1, 1] = 1.0
+        for i in (1, 3, 4, 5):
+            zero_block(enc[i])
+        for i in (13, 14, 15, 18):
+            zero_block(dec[i])
+        set_blur(enc[2], True)
+        set_blur(dec[17], False)
+    return ae
+
+
 def cosine(step: int, steps: int) -> float:
     """Cosine decay from 1 to 0 over the run."""
     return 0.5 * (1 + math.cos(math.pi * step / steps))

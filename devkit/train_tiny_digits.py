@@ -32,7 +32,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from devkit import digits  # noqa: E402
 from devkit.diffusion_training import (LATENT_SCALE, OFFSET, adam_step, blur_kernel, build_model_and_clip, cosine,  # noqa: E402
-                                       init_learned, log, save, set_blur, train_unet_and_text, zero_block)
+                                       init_learned, log, save, set_blur, taesd_with_fixed_ends, train_unet_and_text)
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_digits_sd2.safetensors")
 CLASSIFIER_OUT = os.path.join(REPO_ROOT, "bench", "digit_classifier.safetensors")
@@ -56,30 +56,13 @@ def analytic_up(content: torch.Tensor) -> torch.Tensor:
 
 def build_taesd(seed: int):
     """ComfyUI's TAESD with the fixed layers set and the learned ones He-initialised (indices: see the module docstring)."""
-    import comfy.taesd.taesd as taesd_module
-    gen = torch.Generator().manual_seed(seed)
-    ae = taesd_module.TAESD()
+    ae = taesd_with_fixed_ends(seed)
     enc, dec = ae.taesd_encoder, ae.taesd_decoder
     with torch.no_grad():
-        init_learned(ae, gen)
         # encoder: 0 conv(3,64) 1 Block | 2 down 3-5 Blocks | 6 down | 7-9 Blocks (32 px) | 10 down 11-13 Blocks 14 conv (16 px)
-        enc[0].weight.zero_()
-        enc[0].bias.zero_()
-        for c in range(3):
-            enc[0].weight[c, c, 1, 1] = 1.0
-        for i in (1, 3, 4, 5):
-            zero_block(enc[i])
-        set_blur(enc[2], True)
         set_blur(enc[6], True)
         # decoder: 0 clamp 1 conv 2 relu 3-5 Blocks | 6 up 7 conv 8-10 Blocks (32 px) | 11 up 12 conv 13-15 | 16 up 17 conv 18 Block 19 conv
         set_blur(dec[12], False)
-        set_blur(dec[17], False)
-        for i in (13, 14, 15, 18):
-            zero_block(dec[i])
-        dec[19].weight.zero_()
-        dec[19].bias.zero_()
-        for c in range(3):
-            dec[19].weight[c, c, 1, 1] = 1.0
         ae.vae_scale.fill_(LATENT_SCALE)
         ae.vae_shift.fill_(0.0)
     return ae

@@ -31,7 +31,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from devkit import people, people_sources  # noqa: E402
 from devkit.diffusion_training import (LATENT_SCALE, OFFSET, adam_step, blur_kernel, build_model_and_clip, cosine,  # noqa: E402
-                                       init_learned, log, save, set_blur, train_unet_and_text, zero_block)
+                                       log, save, taesd_with_fixed_ends, train_unet_and_text)
 
 DEFAULT_OUT = os.path.join(REPO_ROOT, "demo_models", "avi_demo_tiny_people_sd2.safetensors")
 LATENT_NOISE = 0.05   # the decoder learns to read latents this far off (the UNet's samples are never exact)
@@ -57,26 +57,10 @@ def build_taesd(seed: int):
     16 up 17 conv 18 Block 19 conv (128 px). Fixed: encoder 0-5 (copy, blur-down, identities), decoder 13-19 (identities,
     blur-up, minus OFFSET). Learned: encoder 6-14 (reading channels 0..2), decoder 1-12 (writing channels 0..2 at 64 px).
     """
-    import comfy.taesd.taesd as taesd_module
-    gen = torch.Generator().manual_seed(seed)
-    ae = taesd_module.TAESD()
+    ae = taesd_with_fixed_ends(seed)
     enc, dec = ae.taesd_encoder, ae.taesd_decoder
     with torch.no_grad():
-        init_learned(ae, gen)
-        enc[0].weight.zero_()
-        enc[0].bias.zero_()
-        for c in range(3):
-            enc[0].weight[c, c, 1, 1] = 1.0
-        for i in (1, 3, 4, 5):
-            zero_block(enc[i])
-        set_blur(enc[2], True)
         enc[6].weight[:, 3:] = 0   # the 64 px layers carry the image in channels 0..2 only
-        for i in (13, 14, 15, 18):
-            zero_block(dec[i])
-        set_blur(dec[17], False)
-        dec[19].weight.zero_()
-        for c in range(3):
-            dec[19].weight[c, c, 1, 1] = 1.0
         dec[19].bias.fill_(-OFFSET)
         # the learned decoder starts as the identity on its residuals, carrying OFFSET into the image channels
         for i in (3, 4, 5, 8, 9, 10):
