@@ -7,6 +7,7 @@ neither the repository nor the host tree is written to.
 import ctypes
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ HOST_DIR = default_comfy_dir()  # $AVI_COMFYUI_DIR, else the embedded v0.3.75
 PYCACHE = os.path.join(tempfile.gettempdir(), f"comfy-pycache-{os.getuid()}")
 LOG_NAME = "server.log"
 PREVIOUS_LOG_NAME = "server.previous.log"  # the log of the start before, kept for one more start
+LOG_DECORATION = re.compile(r"^(?:\x1b\[[0-9;]*m)*\[(?:DEBUG|INFO|WARNING|ERROR|CRITICAL)\](?:\x1b\[[0-9;]*m)* |\x1b\[[0-9;]*m")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
@@ -187,6 +189,10 @@ class ComfyServer:
                 return f.read()
         except FileNotFoundError:
             return ""
+
+    def log_lines(self) -> list:
+        """The server's log as lines, without the colour codes and "[INFO] " level tags newer hosts put before each."""
+        return [LOG_DECORATION.sub("", line) for line in self.log_text().splitlines()]
 
     def _request(self, method: str, path: str, payload=None, timeout=30.0):
         data = None if payload is None else json.dumps(payload).encode()

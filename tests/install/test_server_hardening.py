@@ -478,7 +478,7 @@ def test_capture_reports_the_fraction_it_reached(server):
     # One ddim_uniform step starts at t = 1: the text says so instead of "≈ 0.8·T".
     lines = [line for line in server.log_text().splitlines() if "captured at step 0 of 1 " in line and "seed 7" in line]
     assert lines and all("(t = 1 ≈ 0.00·T," in line for line in lines), lines
-    warning = [line for line in server.log_text().splitlines() if line.startswith("warning: 0.8·T was asked")]
+    warning = [line for line in server.log_lines() if line.startswith("warning: 0.8·T was asked")]
     assert warning and "with 1 ddim_uniform steps the nearest step (0) is at 0.00·T" in warning[-1], server.log_text()[-3000:]
     MESSAGES["capture 0.8·T with steps 1"] = warning[-1]
     check_still_sound(server)
@@ -504,7 +504,7 @@ def test_interrupted_training_saves_nothing(server):
 
 def node_texts(server, prefix: str) -> list:
     """Lines the pack's nodes wrote (show_text logs each) that start with prefix."""
-    return [line for line in server.log_text().splitlines() if line.startswith(prefix)]
+    return [line for line in server.log_lines() if line.startswith(prefix)]
 
 
 def test_invert_reports_the_steps_its_schedule_has(server):
