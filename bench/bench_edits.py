@@ -8,7 +8,9 @@ whose original image does not yet show the goal. Every method starts from that s
 trajectory (cfg 5), side by side in one run:
 - original; target from scratch; the stock prompt switch at f·T (the original prompt to the step of f·T, the target
   after it: KSamplerAdvanced twice, or [a:b:f] prompt editing);
-- AVI paper ρ = …: the paper's literal settings; AVI ρ = …: the pack's defaults (bench/edit_lab.py: BASE, PAPER).
+- AVI paper ρ = …: the paper's literal settings; AVI ρ = …: the pack's defaults (bench/edit_lab.py: BASE, PAPER), the edit
+  finished with the target prompt; AVI auto: per case, the ρ of that curve Inject Latent's automatic strength takes
+  (avi_core.strength, from the agreements the run stores per case).
 Per model and kind: success, identity distance, leakage (anything not asked for changed), the Fréchet distance of the
 judge's features to real images, model evaluations, and the frontier (success against identity distance) as one plot per
 model. It calls the host's sampling functions directly (bench/edit_lab.py) with cached trajectories;
@@ -26,6 +28,7 @@ import torch
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
+from avi_core import strength  # noqa: E402
 from bench import digit_metrics as DM  # noqa: E402
 from bench import edit_kinds as K  # noqa: E402
 from bench.edit_lab import BASE, PAPER, STEPS, Editor  # noqa: E402
@@ -37,19 +40,25 @@ AVI_METHODS = {"AVI paper": (PAPER, (0.0, 0.25, 0.5, 0.75, 1.0)), "AVI": (BASE, 
 # Candidate settings a run can add beside them (--variants), for comparing methods on the same cases.
 RHOS = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0)
 VARIANTS = {
+    "original finish": (replace(BASE, finish="original"), RHOS),  # the pack's 0.1 default (ρ = 1.25), the paper's finish
     "no Φ": (replace(BASE, s_inf="Sx→Sz"), RHOS),
     "branch": (replace(BASE, z_from="branch"), RHOS),
-    "branch, target finish": (replace(BASE, z_from="branch", finish="target"), RHOS),
-    "target finish": (replace(BASE, finish="target"), RHOS),
-    "0.8 branch, target finish": (replace(BASE, tx=0.8, z_from="branch", finish="target"), RHOS),
-    "0.7 branch, target finish": (replace(BASE, tx=0.7, z_from="branch", finish="target"), RHOS),
+    "0.8 branch": (replace(BASE, tx=0.8, z_from="branch"), RHOS),
+    "0.7 branch": (replace(BASE, tx=0.7, z_from="branch"), RHOS),
 }
+AUTO = "AVI auto"  # the strength the model picks (auto_rho) among the default curve's ρ > 0
+AUTO_THRESHOLD = strength.THRESHOLD
 SEEDS_TRIED = 30
 
 
 def method_names() -> list:
     return (["original", "target from scratch"] + [f"switch at {f:g}T" for f in SWITCHES]
-            + [f"{name} ρ={r:g}" for name, (_, rhos) in AVI_METHODS.items() for r in rhos])
+            + [f"{name} ρ={r:g}" for name, (_, rhos) in AVI_METHODS.items() for r in rhos] + [AUTO])
+
+
+def auto_rho(rhos: list, agreement: list, threshold: float = AUTO_THRESHOLD) -> float:
+    """The ρ avi_core.strength.pick_strength takes from Editor.agreement (the model as its own judge)."""
+    return rhos[strength.pick_strength(rhos, agreement, threshold)]
 
 
 def evaluations(lab, setting) -> int:
@@ -81,6 +90,12 @@ def case_images(editor: Editor, key, case: dict) -> dict:
     return images
 
 
+def case_agreement(editor: Editor, key, case: dict) -> list:
+    """Editor.agreement along the default curve's ρ values (two batched model evaluations per ρ)."""
+    setting, rhos = AVI_METHODS["AVI"]
+    return editor.agreement(key, case, setting, list(rhos))
+
+
 def monotone(values: list, tolerance: float = 0.01) -> bool:
     """The goal's statistic rises with ρ: never falls by more than `tolerance`, and ends above where it starts."""
     return all(b >= a - tolerance for a, b in zip(values, values[1:])) and values[-1] > values[0]
@@ -89,6 +104,10 @@ def monotone(values: list, tolerance: float = 0.01) -> bool:
 def summarise(rows: list, judge, evals: dict) -> dict:
     """Per method over the cases of one kind: rates, means, model evaluations, FD of the judge's features to real images."""
     table = {}
+    _, default_rhos = AVI_METHODS["AVI"]
+    for r in rows:
+        r["auto_rho"] = auto_rho(list(default_rhos), r["agreement"])
+        r["scores"][AUTO] = r["scores"][f"AVI ρ={r['auto_rho']:g}"]
     for method in method_names():
         scores = [r["scores"][method] for r in rows]
         feats = torch.stack([s.features for s in scores])
@@ -132,12 +151,14 @@ def run_model(model: str, count: int, log=print, kinds: list = None) -> dict:
             images = case_images(editor, (kind.name, i), case)
             readings = {m: judge.reading(img, pair) for m, img in images.items()}
             scores = {m: judge.score(r, readings["original"], pair, kind.may_change) for m, r in readings.items()}
-            rows.append({"case": {k: v for k, v in case.items() if k != "pair"}, "scores": scores, "images": images})
+            rows.append({"case": {k: v for k, v in case.items() if k != "pair"}, "scores": scores, "images": images,
+                         "agreement": case_agreement(editor, (kind.name, i), case)})
             lab.trajectories.clear()
             editor.branches.clear()
         evals = {m: STEPS for m in method_names() if not m.startswith("AVI")}
         for name, (setting, rhos) in AVI_METHODS.items():
             evals.update({f"{name} ρ={r:g}": evaluations(lab, setting) for r in rhos})
+        evals[AUTO] = evaluations(lab, AVI_METHODS["AVI"][0]) + 2 * len(AVI_METHODS["AVI"][1])
         out[kind.name] = {"table": summarise(rows, judge, evals), "rows": rows, "seconds": time.perf_counter() - start}
         log(f"{model} / {kind.name}: {len(rows)} cases in {out[kind.name]['seconds']:.0f} s")
     return out
@@ -182,6 +203,8 @@ def plot_frontier(path: str, model: str, results: dict) -> None:
             ax.plot([p["identity"] for p in pts], [p["success"] for p in pts], "s-", color=colour, label=name)
             for r, p in zip(rhos, pts):
                 ax.annotate(f"{r:g}", (p["identity"], p["success"]), fontsize=7, color=colour, xytext=(3, 3), textcoords="offset points")
+        a = t[AUTO]
+        ax.plot([a["identity"]], [a["success"]], "D", color="tab:blue", markerfacecolor="none", markersize=9, label=AUTO)
         s = t["target from scratch"]
         ax.plot([s["identity"]], [s["success"]], "*", color="black", markersize=10, label="target from scratch")
         ax.set_title(f"{model}: {kind} ({len(results[kind]['rows'])} cases)", fontsize=9)
@@ -213,7 +236,7 @@ def write(out_dir: str, model: str, results: dict) -> None:
     save_grid(os.path.join(out_dir, f"grid_{model}.jpg"), results,
               ["original", "target from scratch", "switch at 0.8T", "switch at 0.6T", "AVI paper ρ=1", "AVI ρ=1", "AVI ρ=1.25"])
     dump = {kind: {"table": done["table"], "seconds": done["seconds"],
-                   "cases": [dict(r["case"], scores={m: {k: v for k, v in vars(s).items() if k != "features"}
+                   "cases": [dict(r["case"], agreement=r["agreement"], auto_rho=r["auto_rho"], scores={m: {k: v for k, v in vars(s).items() if k != "features"}
                                                      for m, s in r["scores"].items()}) for r in done["rows"]]}
             for kind, done in results.items()}
     with open(os.path.join(out_dir, f"results_{model}.json"), "w", encoding="utf-8") as f:

@@ -90,10 +90,12 @@ def switch(p: dict, name: str, step_from: str, seed: int) -> list:
     return [f"{name}_b", 0]
 
 
-def inject(p: dict, name: str, latent) -> list:
+def inject(p: dict, name: str, latent, target: str = None) -> list:
+    """Inject Latent with the original prompt; with `target` (a prompt node), the target's for every remaining step."""
+    extra = {"target": [target, 0], "target_steps": -1} if target else {}
     p[name] = {"class_type": "AVIInjectLatent", "inputs": {"model": ["ck", 0], "positive": ["orig", 0], "negative": ["neg", 0],
                                                            "latent": latent, "cfg": SAMPLING["cfg"], "sampler_name": "from capture",
-                                                           "scheduler": "from capture"}}
+                                                           "scheduler": "from capture", **extra}}
     return [name, 0]
 
 
@@ -115,7 +117,7 @@ def avi(p: dict, tag: str, method: dict, seed: int) -> str:
                                                                  **dict(PAPER_TRAINING, k=method["k"], z_vectors=method["z_vectors"])}}
     y = integrate(p, f"int_{tag}", f"train_{tag}", f"svd_x_{tag}", f"svd_z_{tag}", ", ".join(f"{r:g}" for r in method["rhos"]),
                   method["s_inf"])
-    return decode(p, tag, inject(p, f"inj_{tag}", y))
+    return decode(p, tag, inject(p, f"inj_{tag}", y, "tgt" if method["finish"] == "target" else None))
 
 
 def evaluations(steps_x: int, steps_z: int) -> int:
@@ -306,7 +308,7 @@ def main(argv=None) -> int:
     done = run(host, place_checkpoint(args.checkpoint), args.quick, args.out, args.cases_per_edit)
     print(format_table(done["table"], len(done["results"])))
     print(per_edit_table(done["results"], ["target from scratch", "switch at 0.9T", "switch at 0.8T", "AVI paper ρ=1",
-                                           "AVI ρ=1", f"AVI ρ={DEFAULT_RHO:g}", "AVI ρ=1.5"]))
+                                           *dict.fromkeys(["AVI ρ=1", f"AVI ρ={DEFAULT_RHO:g}", "AVI ρ=1.5"])]))
     print(f"{len(done['results'])} cases in {done['seconds']:.0f} s; grid and results.json in {args.out}")
     return 0
 

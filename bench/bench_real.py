@@ -37,7 +37,8 @@ RECONSTRUCTION = ([(s, CFG, CFG, REFINE) for s in (10, 20)] + [(STEPS, c, c, r) 
                   + [(STEPS, 1.0, CFG, 0), (STEPS, 1.0, CFG, REFINE)])  # (steps, inversion cfg, sampling cfg, refine)
 REAL_EDITS = ("bold", "thin", "slanted right", "slanted left")
 PAIRS = (("bold", "slanted right"), ("thin", "slanted left"), ("bold", "slanted left"), ("thin", "slanted right"))
-RHOS = (1.0, defaults.PACK["rho"], 1.5)
+RHOS = tuple(sorted({1.0, 1.25, 1.5, defaults.PACK["rho"]}))
+PACK_TARGET = "tgt" if defaults.PACK["finish"] == "target" else None  # the prompt the pack's edit finishes with
 REAL_METHODS = (["reconstruction", "target from the inverted latent", "switch at 0.8T", "switch at 0.6T", "AVI paper ρ=1"]
                 + [f"AVI ρ={r:g}" for r in RHOS] + [f"AVI ρ={defaults.PACK['rho']:g}, cfg 1"])
 COMPOSED_METHODS = ("original", "prompt with both words", "first alone", "second alone", "composed")
@@ -150,10 +151,10 @@ def real_case(ckpt: str, name: str, digit: int, attribute: str) -> tuple[dict, d
     y, _, _ = avi_edit(p, "paper", defaults.PAPER, "tgt", start, [1.0])
     out["AVI paper ρ=1"] = (finish(p, "paper", y), 0)
     y, _, _ = avi_edit(p, "pack", defaults.PACK, "tgt", start, RHOS)
-    decoded = finish(p, "pack", y)
+    decoded = finish(p, "pack", y, target=PACK_TARGET)
     out.update({f"AVI ρ={r:g}": (decoded, i) for i, r in enumerate(RHOS)})
     y, _, _ = avi_edit(p, "cfg1", defaults.PACK, "tgt", real_start(p, name, 1.0, REFINE, tag="_cfg1"), [defaults.PACK["rho"]], cfg=1.0)
-    out[f"AVI ρ={defaults.PACK['rho']:g}, cfg 1"] = (finish(p, "cfg1", y, cfg=1.0), 0)
+    out[f"AVI ρ={defaults.PACK['rho']:g}, cfg 1"] = (finish(p, "cfg1", y, cfg=1.0, target=PACK_TARGET), 0)
     return p, out
 
 
@@ -163,12 +164,13 @@ def composed_case(ckpt: str, digit: int, first: str, second: str, name: str = No
     for tag, attrs in (("tgt2", words(second)), ("both", words(first) | words(second))):
         p[tag] = {"class_type": "CLIPTextEncode", "inputs": {"text": digits.prompt(digit, **attrs), "clip": ["ck", 1]}}
     start = real_start(p, name, CFG, REFINE) if name else ["empty", 0]
-    rho = [defaults.PACK["rho"]]
-    y1, x, _ = avi_edit(p, "first", defaults.PACK, "tgt", start, rho, seed=seed)
-    y2, _, _ = avi_edit(p, "second", defaults.PACK, "tgt2", start, rho, x=x, seed=seed)
-    p["svd_y1"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": y1, "space": defaults.PACK["space"]}}
-    y12 = Q.integrate(p, "int_both", "train_second", "svd_y1", "svd_z_second", "", defaults.PACK["s_inf"])
-    p["int_both"]["inputs"]["rho"] = defaults.PACK["rho"]
+    stacked = defaults.STACKED  # finished with the original prompt: no one target prompt has both attributes' words
+    rho = [stacked["rho"]]
+    y1, x, _ = avi_edit(p, "first", stacked, "tgt", start, rho, seed=seed)
+    y2, _, _ = avi_edit(p, "second", stacked, "tgt2", start, rho, x=x, seed=seed)
+    p["svd_y1"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": y1, "space": stacked["space"]}}
+    y12 = Q.integrate(p, "int_both", "train_second", "svd_y1", "svd_z_second", "", stacked["s_inf"])
+    p["int_both"]["inputs"]["rho"] = stacked["rho"]
     both = (finish(p, "both_words", capture(p, "cap_0", "orig", 1.0, start), target="both") if name
             else Q.decode(p, "both_words", Q.ksampler(p, "ks_both", "both", seed)))
     out = {"original": (finish(p, "original", ["cap_x_first", 0]), 0), "prompt with both words": (both, 0),

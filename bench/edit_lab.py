@@ -21,6 +21,7 @@ from avi_core.conventions import carry_to_step  # noqa: E402
 from avi_core.inference import singular_values_for  # noqa: E402
 from avi_core.phi import predict  # noqa: E402
 from avi_core.svd import compose, decompose_float32  # noqa: E402
+from avi_core.strength import prompt_agreement, reproduction_gaps  # noqa: E402
 
 STEPS, CFG, SAMPLER, SCHEDULER = 50, 5.0, "ddim", "ddim_uniform"
 
@@ -150,7 +151,7 @@ class Setting:
     rho: float = defaults.PACK["rho"]
     s_inf: str = defaults.PACK["s_inf"]
     z_vectors: str = "as trained"
-    finish: str = "original"   # "original", "target", or "target N": the target for N steps, then the original
+    finish: str = defaults.PACK["finish"]  # "original", "target", or "target N": the target for N steps, then the original
     z_from: str = "scratch"    # "scratch": z on the target prompt's own run; "branch": x's run, the target prompt from x's step
 
     def train_key(self):
@@ -160,7 +161,8 @@ class Setting:
 
 BASE = Setting()
 PAPER = Setting(tx=defaults.PAPER["tx"], dtau=round(defaults.PAPER["tx"] - defaults.PAPER["tz"], 6), space=defaults.PAPER["space"],
-                k=8, train_z=defaults.PAPER["z_vectors"], rho=defaults.PAPER["rho"], s_inf=defaults.PAPER["s_inf"])  # k = N/2 of 16
+                k=8, train_z=defaults.PAPER["z_vectors"], rho=defaults.PAPER["rho"], s_inf=defaults.PAPER["s_inf"],
+                finish=defaults.PAPER["finish"])  # k = N/2 of 16
 
 
 def switch_label(finish: str) -> tuple[int, bool]:
@@ -227,18 +229,15 @@ class Editor:
         return sx, y_model
 
     def agreement(self, i, case, s: Setting, rhos) -> list:
-        """Per ρ, how much better the target prompt's denoiser reproduces the edited x0 at x's step than the original
-        prompt's: (‖ŷ0 − D_original(y)‖² − ‖ŷ0 − D_target(y)‖²) / ‖x0 − D_target(x)‖², −1 at ρ = 0 (space x0 only)."""
+        """Per ρ (rhos[0] = 0), avi_core.strength's agreement: how much better the target prompt's denoiser reproduces the
+        edited x0 at x's step than the original prompt's, in units of its miss at ρ = 0 (space x0 only)."""
         original, target = self.pair(case)
         edits = [self.edit(i, case, replace(s, rho=r)) for r in rhos]
         sx = edits[0][0]
         y = torch.cat([e[1] for e in edits])
         y0 = torch.cat([e[2] for e in edits])
-        d_o = self.lab.branch(y, sx, sx, original, s.cfg)[1]
-        d_t = self.lab.branch(y, sx, sx, target, s.cfg)[1]
-        gap = lambda a, b: (a - b).square().flatten(1).sum(1)  # noqa: E731
-        scale = gap(y0[:1], d_t[:1])
-        return ((gap(y0, d_o) - gap(y0, d_t)) / scale).tolist()
+        gap_o, gap_t = reproduction_gaps(y0, self.lab.branch(y, sx, sx, original, s.cfg)[1], self.lab.branch(y, sx, sx, target, s.cfg)[1])
+        return prompt_agreement(gap_o, gap_t, gap_t[0]).tolist()
 
     def edit(self, i, case, s: Setting) -> tuple[int, torch.Tensor, torch.Tensor]:
         """(x's step, y_pred in model space, the edited x0 or VP latent it was composed as)."""

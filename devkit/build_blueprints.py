@@ -41,7 +41,7 @@ class Blueprint:
 BLUEPRINTS = (
     Blueprint("AVI attribute edit", "noise",
               "Edits one attribute from an original prompt towards a target prompt and keeps the rest (AVI on the SVD of the "
-              "latent). Both prompts are sampled from one seed; outputs the original image, the edited image and the learned "
+              "latent), finished with the target prompt. Both prompts are sampled from one seed; outputs the original image, the edited image and the learned "
               "attribute Φ (Save AVI Φ keeps it for new seeds). Strength is AVI Integrate's ρ. Open the node to change the size "
               "(Empty Latent Image), the sampling or the training."),
     Blueprint("AVI edit an image", "image",
@@ -115,6 +115,8 @@ def wire(b: BlueprintBuilder, n: dict, start: str) -> None:
              ("inject_edited", 0, "decode_edited", "samples"), ("inject_original", 0, "decode_original", "samples")]
     for key in ("inject_edited", "inject_original"):
         links += [("original", 0, key, "positive"), ("negative", 0, key, "negative")]
+    if METHOD["finish"] == "target":  # the edit finishes with the target prompt; the unedited x with the original
+        links.append(("target", 0, "inject_edited", "target"))
     if start == "image":
         links += [("encode", 0, "invert", "latent"), ("original", 0, "invert", "positive"), ("negative", 0, "invert", "negative")]
     for src, output, dst, input_name in links:

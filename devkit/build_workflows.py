@@ -51,10 +51,18 @@ DIGITS_PAPER = {"digits_bold_paper": ("Bold, the paper's settings", "a handwritt
 DIGITS_SWEEP = ("digits_rho_sweep", "Bold, ρ sweep", "a handwritten 7", "a bold handwritten 7", RHO_SWEEP)
 OVERWRITING = ("sd21_young", "digits_bold")  # workflows that keep one Φ file under their name (reuse reads it)
 SWEEP = ("sd21_rho_sweep", "Old, ρ sweep", "a photo of a woman", "a photo of an old woman", RHO_SWEEP)
-DEFAULTS_TEXT = """the pack's defaults: 50 `ddim` steps on `ddim_uniform`, x at 0.6·T and z at 0.5·T, both decomposed
-as the model's x0 prediction (`space` x0), k = 1 with z's vectors `aligned`, S_inf `Sx→S`, ρ = 1.25. The paper's
-literal settings (x at 0.8·T, `space` latent, k = N/2, `tail`, S_inf `S`, ρ = 1) are in digits_bold_paper and
-the README: measured on the tiny digits model, they do not change the attribute"""
+
+
+def method_text(method: dict) -> str:
+    """The pack's method settings in words."""
+    return (f"x at {method['tx']:g}·T and z at {method['tz']:g}·T, both decomposed as the model's x0 prediction (`space` x0),\n"
+            f"k = {method['k']} with z's vectors `{method['z_vectors']}`, S_inf `{method['s_inf']}`, ρ = {method['rho']:g}; **Inject Latent** "
+            "finishes the edit\nwith the target prompt (its `target` input), the unedited x with the original")
+
+
+DEFAULTS_TEXT = f"""the pack's defaults: 50 `ddim` steps on `ddim_uniform`, {method_text(PACK)}. The paper's
+literal settings (x at 0.8·T, `space` latent, k = N/2, `tail`, S_inf `S`, ρ = 1, the original prompt to the end)
+are in digits_bold_paper and the README: measured on the tiny digits model, they do not change the attribute"""
 SHARED_SETTINGS = f"""**Keep** {DEFAULTS_TEXT}.
 Φ's width is 512 here: it trains in seconds on a GPU and ends within about 1 % of the paper's 4096-wide Φ; set
 `hidden` to 4096 in **Train AVI Φ** for the paper's exact network.
@@ -91,8 +99,7 @@ SD21_FAMILY = Family(SD21["name"], (SD21,), 512, NEGATIVE, PAPER_SAMPLING, TRAIN
 # SDXL base's usual sampling (Euler, cfg 5-8), kept to a one-step deterministic sampler: Inject Latent then
 # continues a capture exactly (README, Inject Latent).
 SDXL_SAMPLING = dict(steps=30, cfg=6.0, sampler_name="euler", scheduler="normal")
-SDXL_SETTINGS = """**Keep** the pack's method defaults: x at 0.6·T and z at 0.5·T, both decomposed as the model's x0 prediction
-(`space` x0), k = 1 with z's vectors `aligned`, S_inf `Sx→S`, ρ = 1.25. Sampling: 30 `euler` steps on `normal`, cfg 6;
+SDXL_SETTINGS = f"""**Keep** the pack's method defaults: {method_text(PACK)}. Sampling: 30 `euler` steps on `normal`, cfg 6;
 another one-step deterministic sampler (`ddim`, `heun`) works too, a multistep or ancestral one does not continue
 exactly. At 1024 px x and z are 4×128×128 latents (N = 128); Φ is 512 wide.
 
@@ -170,12 +177,20 @@ def learn(b: WorkflowBuilder, n: dict, save_as: str, if_exists: str, note: str) 
     b.group("2 · Learn the attribute (Φ)", X["train"] - 20, -60, X["edit"] - X["train"] - 20, 1000, "#A8A")
 
 
-def finish(b: WorkflowBuilder, n: dict, name: str, latent_from, y: float, title: str):
-    """Inject Latent (original prompt) then VAE Decode; returns the decode node."""
+def finishes_with_target(n: dict) -> bool:
+    """Whether the family's method finishes an edit with the target prompt (defaults.PACK) or the original only (PAPER)."""
+    return n["family"].method["finish"] == "target"
+
+
+def finish(b: WorkflowBuilder, n: dict, name: str, latent_from, y: float, title: str, target=None):
+    """Inject Latent (original prompt; `target`, a prompt node, for every remaining step when given) then VAE Decode;
+    returns the decode node."""
     inject = b.add("AVIInjectLatent", (X["edit"], y), {"cfg": n["family"].sampling["cfg"]}, title=title, color=BLUE)
     b.connect(n["ckpt"], "MODEL", inject, "model")
     b.connect(n["original"], 0, inject, "positive")
     b.connect(n["negative"], 0, inject, "negative")
+    if target is not None:
+        b.connect(target, 0, inject, "target")
     b.connect(*latent_from, inject, "latent")
     decode = b.add("VAEDecode", (X["image"], y), title=f"Decode {name}")
     b.connect(inject, 0, decode, "samples")
@@ -191,9 +206,18 @@ def edited_and_original(b: WorkflowBuilder, n: dict) -> tuple:
     b.connect(n["phi_source"], "phi", n["integrate"], "phi")
     b.connect(n["svd_x"], "svd", n["integrate"], "x")
     b.connect(n["svd_z"], "svd", n["integrate"], "z")
-    edited = finish(b, n, "edited", (n["integrate"], "y_pred"), 240, "Inject y_pred (edited)")
+    edited = finish(b, n, "edited", (n["integrate"], "y_pred"), 240, "Inject y_pred (edited)", edit_target(n))
     original = finish(b, n, "original", (n["capture_x"], "latent"), 460, "Inject x (unedited)")
     return edited, original
+
+
+def edit_target(n: dict):
+    """The prompt node an edit finishes with beside the original: the target (pack) or none (paper)."""
+    return n["target"] if finishes_with_target(n) else None
+
+
+def edit_group_title(n: dict, what: str = "Edit (ρ)") -> str:
+    return f"{what} and finish with the {'target' if finishes_with_target(n) else 'original'} prompt"
 
 
 def edit_and_compare(b: WorkflowBuilder, n: dict, name: str) -> None:
@@ -206,7 +230,7 @@ def edit_and_compare(b: WorkflowBuilder, n: dict, name: str) -> None:
         save = b.add("SaveImage", (X["image"] + 260, y), {"filename_prefix": f"avi/{name}/{key}"}, size=[420, 300],
                      title={"original": "Original", "edited": "Edited", "side_by_side": "Original | edited"}[key])
         b.connect(image, 0, save, "images")
-    b.group("3 · Edit (ρ) and finish with the original prompt", X["edit"] - 20, -60, X["image"] + 720 - X["edit"], 1340, "#8A8")
+    b.group(f"3 · {edit_group_title(n)}", X["edit"] - 20, -60, X["image"] + 720 - X["edit"], 1340, "#8A8")
 
 
 def sweep(b: WorkflowBuilder, n: dict, name: str, rho_list: str, y: float = 1400) -> None:
@@ -216,7 +240,7 @@ def sweep(b: WorkflowBuilder, n: dict, name: str, rho_list: str, y: float = 1400
     b.connect(n["phi_source"], "phi", n["integrate_sweep"], "phi")
     b.connect(n["svd_x"], "svd", n["integrate_sweep"], "x")
     b.connect(n["svd_z"], "svd", n["integrate_sweep"], "z")
-    decode = finish(b, n, "sweep", (n["integrate_sweep"], "y_pred"), y + 260, "Inject the sweep")
+    decode = finish(b, n, "sweep", (n["integrate_sweep"], "y_pred"), y + 260, "Inject the sweep", edit_target(n))
     n["grid"] = b.add("AVIImageGrid", (X["image"], y + 420), title="ρ sweep grid")
     b.connect(decode, 0, n["grid"], "images")
     b.connect(n["integrate_sweep"], "rho_labels", n["grid"], "labels")
@@ -312,7 +336,7 @@ training: like a LoRA, the attribute is learned once and reused.
     b.connect(n["stitch"], 0, n["grid"], "images")
     save = b.add("SaveImage", (X["image"] + 260, 420), {"filename_prefix": "avi/reuse/original_over_edited"}, size=[620, 360])
     b.connect(n["grid"], 0, save, "images")
-    b.group("3 · Edit new seeds (ρ) and finish with the original prompt", X["edit"] - 20, -60, X["image"] + 920 - X["edit"], 900, "#8A8")
+    b.group(f"3 · {edit_group_title(n, 'Edit new seeds (ρ)')}", X["edit"] - 20, -60, X["image"] + 920 - X["edit"], 900, "#8A8")
     return b.build("sd21_reuse_phi", models=[SD21])
 
 

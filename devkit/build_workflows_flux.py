@@ -2,7 +2,7 @@
 from dataclasses import replace
 
 from devkit.build_workflows import (CORE_VERSION, GREEN, PACK_ID, PACK_MODULE, TRAINING, X, Family, WorkflowBuilder, attribute_note,
-                                    captures, edit_and_compare, learn, prompts_and_model, version)
+                                    captures, edit_and_compare, learn, method_text, prompts_and_model, version)
 
 FLUX = {
     "name": "flux1-dev-fp8.safetensors",
@@ -17,9 +17,7 @@ FLUX_SIZE = 1024
 
 def flux_settings(method: dict) -> str:
     """The Keep / Needs paragraphs of the Flux read-me."""
-    tx, tz = method["tx"], method["tz"]
-    return f"""**Keep** the pack's method defaults: x at {tx:g}·T and z at {tz:g}·T, both decomposed as the model's x0 prediction
-(`space` x0), k = 1 with z's vectors `aligned`, S_inf `Sx→S`, ρ = 1.25. Sampling as ComfyUI's Flux dev example: 20 `euler`
+    return f"""**Keep** the pack's method defaults: {method_text(method)}. Sampling as ComfyUI's Flux dev example: 20 `euler`
 steps on `simple`, **FluxGuidance** {FLUX_GUIDANCE:g} on both prompts and cfg 1 (the negative prompt is then unused). At
 {FLUX_SIZE} px x and z are 16×128×128 latents (N = 128); Φ is 512 wide. For a flow model a timestep fraction is the σ
 the capture stops nearest (Flux counts its timesteps as σ; the pack reads them on the same 0..999 scale as SD's).

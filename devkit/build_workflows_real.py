@@ -1,16 +1,23 @@
 """The example workflows that edit an uploaded image (Invert Latent) and stack two learned attributes (devkit/build_workflows.py)."""
-from devkit.build_workflows import (BLUE, CORE_VERSION, DIGITS_FAMILY, GREEN, PACK_ID, PACK_MODULE, PURPLE, SD21_FAMILY, X,
-                                    Family, WorkflowBuilder, captures, finish, learn, prompts_and_model, version)
+from dataclasses import replace
+
+from avi_core.defaults import STACKED
+from devkit.build_workflows import (BLUE, CORE_VERSION, DIGITS_FAMILY, DIGITS_SETTINGS, GREEN, PACK_ID, PACK_MODULE, PURPLE,
+                                    SD21_FAMILY, X, Family, WorkflowBuilder, captures, edit_group_title, edit_target, finish,
+                                    learn, prompts_and_model, version)
 
 # name -> (label, original prompt, target prompt, family, image in input/)
 REAL_IMAGE = {
     "digits_real_image": ("Bold, on a real image", "a handwritten 3", "a bold handwritten 3", DIGITS_FAMILY, "avi_real_digit_3.png"),
     "sd21_real_image": ("Smile, on your photo", "a photo of a woman", "a photo of a smiling woman", SD21_FAMILY, "example.png"),
 }
+STACKED_TEXT = (f"\n\nStacked, each **AVI Integrate** is at ρ = {STACKED['rho']:g} and **Inject Latent** finishes with the original "
+                "prompt: no one target prompt has both attributes' words.")
+DIGITS_STACKED_FAMILY = replace(DIGITS_FAMILY, method=STACKED, settings=DIGITS_SETTINGS + STACKED_TEXT)
 # name -> (label, original prompt, first target, second target, family)
 COMPOSED = {
     "digits_two_attributes": ("Bold and slanted right", "a handwritten 4", "a bold handwritten 4",
-                              "a handwritten 4 slanted right", DIGITS_FAMILY),
+                              "a handwritten 4 slanted right", DIGITS_STACKED_FAMILY),
 }
 REFINE = 2  # Invert Latent's fixed-point iterations: bench/bench_real.py, reconstruction table
 
@@ -84,10 +91,10 @@ def build_real_image(object_info: dict) -> dict:
         n["integrate"] = b.add("AVIIntegrate", (X["edit"], 0), {"rho": family.method["rho"], "s_inf": family.method["s_inf"]}, color=PURPLE)
         for source, socket in ((n["train"], "phi"), (n["svd_x"], "x"), (n["svd_z"], "z")):
             b.connect(source, 0, n["integrate"], socket)
-        edited = finish(b, n, "edited", (n["integrate"], "y_pred"), 240, "Inject y_pred (edited)")
+        edited = finish(b, n, "edited", (n["integrate"], "y_pred"), 240, "Inject y_pred (edited)", edit_target(n))
         unedited = finish(b, n, "original", (n["capture_x"], "latent"), 460, "Inject x (unedited: the inversion)")
         side_by_side(b, n, attribute, [n["scale"], unedited, edited], {"upload": "Uploaded", "unedited": "unedited", "edited": "edited"})
-        b.group("3 · Edit (ρ) and finish with the original prompt", X["edit"] - 20, -60, X["image"] + 820 - X["edit"], 1000, "#8A8")
+        b.group(f"3 · {edit_group_title(n)}", X["edit"] - 20, -60, X["image"] + 820 - X["edit"], 1000, "#8A8")
         out[f"{name}.json"] = b.build(name, models=list(family.models) or None)
     return out
 

@@ -8,10 +8,11 @@ import comfy.utils
 import latent_preview
 from comfy_api.v0_0_2 import io
 
+from .auto_strength import AUTO, EVERY, PICKS, pick_per_seed
 from .latent_meta import read_capture, without_capture
 from .model_info import model_family, model_kind, sampler_sigmas
 from .schema import schema
-from .ui import CATEGORY
+from .ui import CATEGORY, show_text
 from .widgets import AVINode
 
 FROM_CAPTURE = "from capture"
@@ -53,7 +54,8 @@ class InjectLatent(AVINode):
             ),
             inputs=[
                 io.Model.Input("model", tooltip="The same model as the capture."),
-                io.Conditioning.Input("positive", tooltip="The ORIGINAL prompt (the paper continues with it)."),
+                io.Conditioning.Input("positive", tooltip="The ORIGINAL prompt (the paper continues with it; with a target "
+                                                          "connected, it takes over after target_steps)."),
                 io.Conditioning.Input("negative", tooltip="The negative prompt."),
                 io.Latent.Input("latent", tooltip="y_pred from AVI Integrate, or a latent from Capture Latent at Step."),
                 io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Guidance scale for the remaining steps."),
@@ -62,17 +64,25 @@ class InjectLatent(AVINode):
                 io.Combo.Input("scheduler", options=[FROM_CAPTURE] + list(comfy.samplers.KSampler.SCHEDULERS), default=FROM_CAPTURE,
                                tooltip="The capture's schedule; another choice is refused (its σ would not match the latent's)."),
                 io.Conditioning.Input("target", optional=True,
-                                      tooltip="Optional: the TARGET prompt, guiding the first target_steps steps after the injection "
-                                              "(the paper finishes with the original prompt only: leave this unconnected)."),
+                                      tooltip="Optional: the TARGET prompt, guiding the first target_steps steps after the injection. "
+                                              "The pack's workflows connect it for the edit (the target reached more often, on every "
+                                              "model measured); the paper finishes with the original prompt only: leave it unconnected."),
                 io.Int.Input("target_steps", default=-1, min=-1, max=10000, optional=True,
                              tooltip="With a target connected: steps guided by it before the original prompt takes over; "
                                      "-1 means every remaining step. Ignored without a target."),
+                io.Combo.Input("rho_pick", options=list(PICKS), default=EVERY, optional=True,
+                               tooltip="'every ρ' finishes every latent given. 'auto' takes a ρ sweep from AVI Integrate (its rho_list) "
+                                       "(with 0 in its rho_list) and finishes, per seed, the smallest ρ whose edited x0 the target prompt's "
+                                       "denoiser reproduces about as well as the original's: the model judges the strength (2 model "
+                                       "evaluations per ρ). Needs the target connected and SVDs of x0 predictions."),
             ],
             outputs=[io.Latent.Output("finished", display_name="latent", tooltip="The finished latent, ready for VAE Decode.")],
+            hidden=[io.Hidden.unique_id],
         )
 
     @classmethod
-    def execute(cls, model, positive, negative, latent, cfg, sampler_name, scheduler, target=None, target_steps=-1) -> io.NodeOutput:
+    def execute(cls, model, positive, negative, latent, cfg, sampler_name, scheduler, target=None, target_steps=-1,
+                rho_pick=EVERY) -> io.NodeOutput:
         info = read_capture(latent, "latent", allow_changed=True)
         if info.step < 0:
             raise ValueError("this latent has a σ but no sampler step (it was not taken by Capture Latent at Step); "
@@ -88,7 +98,14 @@ class InjectLatent(AVINode):
         sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)
         if sigmas.shape[0] != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
             raise ValueError("this model's noise schedule differs from the capture's; connect the model the latent was captured with")
-        samples = latent["samples"]
+        samples, mask = latent["samples"], latent.get("noise_mask")
+        if rho_pick == AUTO:
+            picked, rhos, agreement = pick_per_seed(model, latent, info, cfg, sampler_name, scheduler, positive, negative, target)
+            samples = samples[picked]
+            mask = mask[picked] if mask is not None and mask.shape[0] == latent["samples"].shape[0] > 1 else mask
+            show_text(cls.hidden.unique_id, "auto strength: " + ", ".join(f"ρ = {r:g}" for r in rhos)
+                      + (" (one per seed)" if len(rhos) > 1 else "") + "\nthe target's lead over the original per ρ of the sweep: "
+                      + "; ".join(", ".join(f"{a:+.3g}" for a in agreement[:, b].tolist()) for b in range(agreement.shape[1])))
         noise = torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")
         callback = latent_preview.prepare_callback(model, info.steps - info.step)
         out, remaining = samples, info.steps - info.step
@@ -97,7 +114,11 @@ class InjectLatent(AVINode):
             # as two chained KSamplerAdvanced nodes do.
             out = comfy.sample.sample(model, noise, info.steps, cfg, sampler_name, scheduler, cond, negative, out,
                                       denoise=1.0, disable_noise=True, start_step=start, last_step=end,
-                                      force_full_denoise=end == info.steps, noise_mask=latent.get("noise_mask"),
+                                      force_full_denoise=end == info.steps, noise_mask=mask,
                                       callback=offset(callback, start - info.step, remaining),
                                       disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=info.seed)
-        return io.NodeOutput(without_capture(latent, out.to(comfy.model_management.intermediate_device())))
+        finished = without_capture(latent, out.to(comfy.model_management.intermediate_device()))
+        if rho_pick == AUTO:  # one latent per seed now: per-sample keys follow the choice
+            finished = {k: v for k, v in finished.items() if k not in ("batch_index", "noise_mask")}
+            finished.update({"noise_mask": mask} if mask is not None else {})
+        return io.NodeOutput(finished)

@@ -7,7 +7,7 @@ from ..avi_core import S_INF_MODES, Z_VECTOR_MODES
 from ..avi_core.checks import RHO_MAX
 from ..avi_core.defaults import PACK
 from ..avi_core.inference import integrate_svd
-from .latent_meta import with_capture
+from .latent_meta import RHO_KEY, with_capture
 from .pairs import check_same_source
 from .schema import schema
 from .types import AVIPhi, AVISVD, require_svd
@@ -85,4 +85,6 @@ class AVIIntegrate(AVINode):
         labels = ", ".join(f"ρ = {r:g}" for r in rhos)
         # An edit of x0 predictions records the edited x0, so a second AVI Integrate can stack another attribute on it.
         info = replace(x.info, x0=y.flatten(0, 1).float().cpu() if x.space == "x0" else None)
-        return io.NodeOutput(with_capture({"samples": raw}, raw, info), labels)
+        out = with_capture({"samples": raw}, raw, info)
+        out[RHO_KEY] = [float(r) for r in rhos]  # Inject Latent's auto strength picks among them
+        return io.NodeOutput(out, labels)

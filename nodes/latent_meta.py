@@ -12,6 +12,7 @@ import torch
 from ..avi_core import from_vp, to_vp
 
 CAPTURE_KEY = "avi_capture"
+RHO_KEY = "avi_rho"  # AVI Integrate's ρ values, in the order of its ρ-major batch
 USE_CAPTURE = "Use Capture Latent at Step to take latents from a sampler trajectory"
 
 
@@ -94,7 +95,7 @@ def with_capture(latent: dict, samples: torch.Tensor, info: CaptureInfo, keep_x0
     if bad:  # refused where it arises, so no later node is blamed for it
         raise ValueError(f"this node's result holds {bad} NaN/Inf value(s) out of {samples.numel()}, so nothing was passed on: "
                          "check its inputs")
-    per_sample = ("batch_index", "noise_mask") if samples.shape[0] != latent["samples"].shape[0] else ()
+    per_sample = ("batch_index", "noise_mask", RHO_KEY) if samples.shape[0] != latent["samples"].shape[0] else ()
     out = {k: v for k, v in latent.items() if k not in ("samples", CAPTURE_KEY) + per_sample}
     out["samples"] = samples
     out[CAPTURE_KEY] = replace(info, checksum=checksum(samples), x0=info.x0 if keep_x0 else None)
@@ -103,7 +104,7 @@ def with_capture(latent: dict, samples: torch.Tensor, info: CaptureInfo, keep_x0
 
 def without_capture(latent: dict, samples: torch.Tensor) -> dict:
     """A plain LATENT dict (finished latents carry no capture record)."""
-    out = {k: v for k, v in latent.items() if k not in ("samples", CAPTURE_KEY)}
+    out = {k: v for k, v in latent.items() if k not in ("samples", CAPTURE_KEY, RHO_KEY)}
     out["samples"] = samples
     return out
 

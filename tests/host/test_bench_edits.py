@@ -18,12 +18,13 @@ def test_unedited_x_finished_under_the_target_is_the_prompt_switch(digits_lab):
     editor = Editor(digits_lab)
     case = {"original": "a handwritten 3", "target": "a bold handwritten 3", "seed": 0}
     switches = editor.baseline_images(case, (0.6, 0.8))
-    plain = editor.image(0, case, replace(BASE, rho=0.0))
+    plain = editor.image(0, case, replace(BASE, rho=0.0, finish="original"))
     assert (plain - switches["original"]).abs().max() < 1e-3, "ρ = 0, original finish: x itself"
+    assert BASE.finish == "target", "the pack's default finishes with the target prompt"
     for tx, z_from in ((0.6, "scratch"), (0.8, "branch")):
-        s = replace(BASE, tx=tx, dtau=0.1, rho=0.0, finish="target", z_from=z_from)
+        s = replace(BASE, tx=tx, dtau=0.1, rho=0.0, z_from=z_from)
         assert (editor.image(0, case, s) - switches[f"switch at {tx:g}T"]).abs().max() < 1e-3, (tx, z_from)
-    edited = editor.image(0, case, replace(BASE, finish="target"))
+    edited = editor.image(0, case, BASE)
     assert (edited - switches["switch at 0.6T"]).abs().mean() > 1e-3, "ρ > 0 moves away from the switch"
 
 
@@ -42,7 +43,8 @@ def test_one_case_of_a_kind_runs_every_method_and_scores_it(host, request, model
     assert set(E.method_names()) <= set(table)
     original = table["original"]
     assert original["success"] == 0 and original["identity"] == pytest.approx(0, abs=1e-4), "the case starts without its goal"
-    assert table["AVI ρ=0"]["identity"] == pytest.approx(0, abs=1e-3), "ρ = 0 keeps x"
+    assert table["AVI ρ=0"]["identity"] == pytest.approx(table["switch at 0.6T"]["identity"], abs=1e-3), "ρ = 0: the switch at x's step"
+    assert E.AUTO in table and results[kind]["rows"][0]["auto_rho"] in E.AVI_METHODS["AVI"][1]
     assert table["target from scratch"]["success"] == 1, "the judge reads the target prompt's own image as the goal"
     assert table["switch at 0.9T"]["evaluations"] == E.STEPS and table["AVI ρ=1.25"]["evaluations"] > E.STEPS
     for method, row in table.items():
