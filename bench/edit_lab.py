@@ -18,7 +18,7 @@ sys.path.insert(0, REPO_ROOT)
 from avi_core import CapturedPairs, LossWeights, TrainSettings, conventions, defaults, train_phi  # noqa: E402
 from avi_core.attribute_vectors import blend  # noqa: E402
 from avi_core.conventions import carry_to_step  # noqa: E402
-from avi_core.inference import singular_values_for  # noqa: E402
+from avi_core.inference import WITHOUT_PHI, singular_values_for  # noqa: E402
 from avi_core.phi import predict  # noqa: E402
 from avi_core.svd import compose, decompose_float32  # noqa: E402
 from avi_core.strength import prompt_agreement, reproduction_gaps  # noqa: E402
@@ -243,12 +243,11 @@ class Editor:
         """(x's step, y_pred in model space, the edited x0 or VP latent it was composed as)."""
         sx, sz, x, z, _, _ = self.captured(case, s)
         svd_x, svd_z = decompose_float32(x), decompose_float32(z)
-        if s.s_inf == "Sx→Sz":  # no Φ: the spectrum moved towards z's own
-            used = svd_x.S + s.rho * (svd_z.S - svd_x.S)
-        else:
+        S = delta = None
+        if s.s_inf not in WITHOUT_PHI:
             with torch.no_grad():
-                S, delta = predict(self.phi(i, case, s), x)
-            used = singular_values_for(s.s_inf, S.float(), delta.float(), svd_x.S, s.rho)
+                S, delta = (t.float() for t in predict(self.phi(i, case, s), x))
+        used = singular_values_for(s.s_inf, S, delta, svd_x.S, s.rho, svd_z.S)
         U, V = blend(svd_x, svd_z, s.k, s.rho, s.train_z if s.z_vectors == "as trained" else s.z_vectors)
         y = compose(U, used, V)
         if s.space == "x0":

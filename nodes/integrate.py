@@ -6,7 +6,7 @@ from comfy_api.v0_0_2 import io
 from ..avi_core import S_INF_MODES, Z_VECTOR_MODES
 from ..avi_core.checks import RHO_MAX
 from ..avi_core.defaults import PACK
-from ..avi_core.inference import integrate_svd
+from ..avi_core.inference import integrate_svd, require_phi_for
 from .latent_meta import RHO_KEY, with_capture
 from .pairs import check_same_source
 from .schema import schema
@@ -44,7 +44,9 @@ class AVIIntegrate(AVINode):
                 "are carried back to x's step with its own noise. Feed y_pred to Inject Latent to finish the image."
             ),
             inputs=[
-                AVIPhi.Input("phi", tooltip="The learned attribute (Train AVI Φ or Load AVI Φ), trained for this latent size."),
+                AVIPhi.Input("phi", optional=True,
+                             tooltip="The learned attribute (Train AVI Φ or Load AVI Φ), trained for this latent size. Optional with "
+                                     "S_inf 'Sx→Sz' or 'Sx', which read no Φ (then k = 1 and z's vectors 'aligned', the pack's)."),
                 AVISVD.Input("x", tooltip="SVD of the original-prompt latent at Tx: the image to edit."),
                 AVISVD.Input("z", tooltip="SVD of the target-prompt latent at Tz, same seed as x."),
                 io.Float.Input("rho", default=PACK["rho"], min=0.0, max=RHO_MAX, step=0.01, display_mode=io.NumberDisplay.slider,
@@ -55,9 +57,11 @@ class AVIIntegrate(AVINode):
                                         "(a strength sweep in one run). Empty uses the rho slider."),
                 io.Combo.Input("s_inf", options=list(S_INF_MODES), default=PACK["s_inf"],
                                tooltip="Singular values for y_pred: S (Algorithm 1 line 10, the paper), S+Δs, Sx (x's own; with ρ = 0 "
-                                       "this returns x), or Sx→S = Sx + ρ(S − Sx), the spectrum moved with ρ (default; ρ = 0 returns x)."),
+                                       "this returns x), Sx→S = Sx + ρ(S − Sx), the spectrum moved with ρ towards Φ's (default; ρ = 0 "
+                                       "returns x), or Sx→Sz = Sx + ρ(Sz − Sx), towards z's own spectrum: no Φ needed."),
                 io.Combo.Input("z_vectors", options=[AS_TRAINED, *Z_VECTOR_MODES], default=AS_TRAINED,
-                               tooltip="Which of z's singular vectors enter Û, V̂; 'as trained' uses Φ's own setting."),
+                               tooltip="Which of z's singular vectors enter Û, V̂; 'as trained' uses Φ's own setting (without Φ, the "
+                                       "pack's 'aligned')."),
             ],
             outputs=[
                 io.Latent.Output("y_pred", display_name="y_pred",
@@ -71,15 +75,19 @@ class AVIIntegrate(AVINode):
         )
 
     @classmethod
-    def execute(cls, phi, x, z, rho, rho_list="", s_inf="S", z_vectors=AS_TRAINED) -> io.NodeOutput:
-        phi, x, z = require_phi(phi), require_svd(x, "x"), require_svd(z, "z")
+    def execute(cls, x, z, rho, phi=None, rho_list="", s_inf="S", z_vectors=AS_TRAINED) -> io.NodeOutput:
+        x, z = require_svd(x, "x"), require_svd(z, "z")
         check_same_source(x, z)
-        phi.check_fits(x.shape, x.info.model_kind, x.info.latent_format, x.info.model_family)
-        phi.check_timesteps(x.info.timestep, z.info.timestep)
-        phi.check_space(x.space)
+        require_phi_for(s_inf, phi)
+        if phi is not None:
+            phi = require_phi(phi)
+            phi.check_fits(x.shape, x.info.model_kind, x.info.latent_format, x.info.model_family)
+            phi.check_timesteps(x.info.timestep, z.info.timestep)
+            phi.check_space(x.space)
         rhos = parse_rho_list(rho_list) or [rho]
-        mode = phi.info.z_vectors if z_vectors == AS_TRAINED else z_vectors
-        y = integrate_svd(phi.phi, x.latent, x.svd, z.svd, rhos, phi.info.k, s_inf, mode)
+        trained_k, trained_z = (phi.info.k, phi.info.z_vectors) if phi is not None else (PACK["k"], PACK["z_vectors"])
+        mode = trained_z if z_vectors == AS_TRAINED else z_vectors
+        y = integrate_svd(None if phi is None else phi.phi, x.latent, x.svd, z.svd, rhos, trained_k, s_inf, mode)
         raw = x.to_raw(y.flatten(0, 1))
         show_text(cls.hidden.unique_id, f"ρ = {', '.join(f'{r:g}' for r in rhos)}; {raw.shape[0]} latent(s) at {x.info.describe()}")
         labels = ", ".join(f"ρ = {r:g}" for r in rhos)

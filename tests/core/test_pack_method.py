@@ -1,4 +1,6 @@
 """The pack's own reading beside Algorithm 1: aligned z vectors, S_inf Sx→S, ρ above 1, edits of x0 carried back."""
+import re
+
 import pytest
 import torch
 
@@ -38,6 +40,21 @@ def test_sx_to_s_moves_the_spectrum_with_rho_and_returns_x_at_zero():
         assert torch.allclose(y[i], expected, atol=1e-4), rho
     # ρ = 1 with S_inf Sx→S is Algorithm 1's line 10 (S_inf S)
     assert torch.allclose(y[2], integrate(phi, x, z, rho=1.0, k=2, s_inf="S", z_vectors="aligned"), atol=1e-5)
+
+
+def test_sx_to_sz_moves_the_spectrum_towards_zs_own_with_no_phi():
+    x, z = pair((2, 4, 8, 8), 5)
+    sx, sz = decompose(x), decompose(z)
+    rhos = [0.0, 0.5, 1.0]
+    y = integrate(None, x, z, rho=rhos, k=1, s_inf="Sx→Sz", z_vectors="aligned")
+    assert (y[0] - x).abs().max() < 1e-5, "ρ = 0 returns x"
+    for i, rho in enumerate(rhos):
+        U, V = attribute_vectors(sx, sz, 1, rho, "aligned")
+        assert torch.allclose(y[i], U @ torch.diag_embed(sx.S + rho * (sz.S - sx.S)) @ V, atol=1e-4), rho
+    assert torch.allclose(integrate(None, x, z, rho=1.0, k=1, s_inf="Sx"), integrate(build_phi(8, 8, hidden=8), x, z, rho=1.0, k=1, s_inf="Sx"))
+    for mode in ("S", "S+Δs", "Sx→S"):
+        with pytest.raises(ValueError, match=re.escape(f"S_inf '{mode}' uses Φ's predicted spectrum: give a Φ, or choose one of 'Sx', 'Sx→Sz'")):
+            integrate(None, x, z, rho=1.0, s_inf=mode)
 
 
 def test_rho_above_one_extrapolates_up_to_the_limit():

@@ -157,3 +157,19 @@ def test_integrate_refuses_a_phi_of_the_other_space_and_rho_zero_returns_x_in_bo
     p["integrate"]["inputs"].update(z=["svd_z", 0])
     with pytest.raises(ExecutionFailed, match="x and z must be decomposed in the same space"):
         host.run(p, outputs=["inject"])
+
+
+def test_integrate_without_phi_moves_towards_zs_own_spectrum(host, tiny_ckpt):
+    from devkit.comfy_host import ExecutionFailed
+
+    p = edit_prompt(tiny_ckpt["eps"], size=64, tx=0.6, rho_list="0, 1", s_inf="Sx→Sz")
+    for node in ("train", "loss_plot"):
+        del p[node]
+    del p["integrate"]["inputs"]["phi"]
+    result = host.run(p, outputs=["inject", "unedited_inject"])
+    edited, unedited = result.output("inject")["samples"], result.output("unedited_inject")["samples"]
+    assert (edited[0] - unedited[0]).abs().max().item() < 1e-3, "ρ = 0 finishes to the original image"
+    assert (edited[1] - unedited[0]).abs().mean().item() > 1e-3, "ρ = 1 edits, with nothing trained"
+    p["integrate"]["inputs"]["s_inf"] = "Sx→S"
+    with pytest.raises(ExecutionFailed, match="S_inf 'Sx→S' uses Φ's predicted spectrum: give a Φ"):
+        host.run(p, outputs=["inject"])
