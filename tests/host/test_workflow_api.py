@@ -93,7 +93,7 @@ def pack_edit_ui(ckpt: str, seed=SEED) -> dict:
     prim = ui.add("PrimitiveNode", [seed, "fixed"], title="seed")                           # 7
     cap = ui.add("AVICaptureLatent", [0, "fixed", STEPS, 7.5, "euler", "normal", 0.5, -1], title="Capture x")  # 8
     upscale = ui.add("LatentUpscaleBy", ["nearest-exact", 2.0], mode=4)                     # 9 bypassed
-    inj = ui.add("AVIInjectLatent", [7.5, "from capture", "from capture", -1])                  # 10
+    inj = ui.add("AVIInjectLatent", [7.5, "from capture", "from capture", -1, "every ρ"])       # 10
     dec = ui.add("VAEDecode", [])                                                           # 11
     ui.add("PreviewImage", [], title="Edited")                                              # 12
     ui.add("SaveImage", ["muted"], mode=2)                                                  # 13 muted
@@ -126,8 +126,8 @@ def expected_pack_prompt(ckpt: str) -> dict:
             "seed": SEED, "steps": STEPS, "cfg": 7.5, "sampler_name": "euler", "scheduler": "normal",
             "timestep_fraction": 0.5, "step": -1, **conditioning, "latent_image": ["6", 0]}},
         "10": {"class_type": "AVIInjectLatent", "inputs": {
-            "cfg": 7.5, "sampler_name": "from capture", "scheduler": "from capture", "target_steps": -1, **conditioning,
-            "latent": ["8", 0]}},
+            "cfg": 7.5, "sampler_name": "from capture", "scheduler": "from capture", "target_steps": -1, "rho_pick": "every ρ",
+            **conditioning, "latent": ["8", 0]}},
         "11": {"class_type": "VAEDecode", "inputs": {"samples": ["10", 0], "vae": ["2", 2]}},
         "12": {"class_type": "PreviewImage", "inputs": {"images": ["11", 0]}},
     }
