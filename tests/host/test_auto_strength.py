@@ -4,17 +4,17 @@ import torch
 
 from avi_core.defaults import PACK
 from avi_core.strength import pick_strength
-from devkit.build_workflows import TRAINING
 from tests.host.avi_prompts import SMALL_TRAINING, edit_prompt, inject
 
 SWEEP = "0, 0.5, 1, 1.25, 1.5, 2"  # the workflows' sweep for the auto pick
-CFG = 5.0  # the digits workflows' sampling: 50 ddim steps at cfg 5
+CFG = 5.0  # the digits workflows' cfg (20 steps and a small Φ keep the test short)
 
 
-def auto_prompt(ckpt: str, batch: int = 1, steps: int = 50, training: dict = TRAINING) -> dict:
+def auto_prompt(ckpt: str, batch: int = 1, steps: int = 20, training: dict = None) -> dict:
     """The pack's edit (x0 SVDs, Sx→S) with a ρ sweep, finished twice under the target: every ρ, and the auto pick."""
     p = edit_prompt(ckpt, original="a handwritten 3", target="a bold handwritten 3", batch=batch, seed=3, steps=steps, tx=PACK["tx"],
-                    tz=PACK["tz"], rho_list=SWEEP, s_inf=PACK["s_inf"], training=training)
+                    tz=PACK["tz"], rho_list=SWEEP, s_inf=PACK["s_inf"],
+                    training=training or dict(SMALL_TRAINING, k=PACK["k"], z_vectors=PACK["z_vectors"]))
     for side in ("capture_x", "capture_z"):
         p[side]["inputs"]["cfg"] = CFG
     p["inject"] = inject(["integrate", 0], cfg=CFG, target_steps=-1)
@@ -54,7 +54,7 @@ def test_auto_finishes_one_latent_per_seed_the_one_of_the_sweep_it_names(host, d
     ("latent space", "edit of noisy latents"),
 ])
 def test_auto_refuses_what_it_cannot_judge(host, digits_ckpt, change, message):
-    p = auto_prompt(digits_ckpt, steps=10, training=dict(SMALL_TRAINING, k=1, z_vectors="aligned"))  # refused before finishing
+    p = auto_prompt(digits_ckpt, steps=10)  # refused before finishing
     if change == "no target":
         del p["auto"]["inputs"]["target"]
     elif change == "no rho 0":
