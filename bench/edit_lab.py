@@ -229,7 +229,7 @@ class Editor:
         return sx, y_model
 
     def agreement(self, i, case, s: Setting, rhos) -> list:
-        """Per ρ (rhos[0] = 0), avi_core.strength's agreement: how much better the target prompt's denoiser reproduces the
+        """Per ρ (0 among them: the reference), avi_core.strength's agreement: how much better the target prompt's denoiser reproduces the
         edited x0 at x's step than the original prompt's, in units of its miss at ρ = 0 (space x0 only)."""
         original, target = self.pair(case)
         edits = [self.edit(i, case, replace(s, rho=r)) for r in rhos]
@@ -237,7 +237,7 @@ class Editor:
         y = torch.cat([e[1] for e in edits])
         y0 = torch.cat([e[2] for e in edits])
         gap_o, gap_t = reproduction_gaps(y0, self.lab.branch(y, sx, sx, original, s.cfg)[1], self.lab.branch(y, sx, sx, target, s.cfg)[1])
-        return prompt_agreement(gap_o, gap_t, gap_t[0]).tolist()
+        return prompt_agreement(gap_o, gap_t, gap_t[list(rhos).index(0)]).tolist()
 
     def edit(self, i, case, s: Setting) -> tuple[int, torch.Tensor, torch.Tensor]:
         """(x's step, y_pred in model space, the edited x0 or VP latent it was composed as)."""

@@ -52,3 +52,13 @@ def pick_per_seed(model, latent: dict, info, cfg, sampler_name, scheduler, posit
     agreement = prompt_agreement(gap_o, gap_t, gap_t[rhos.index(0)])
     chosen = [pick_strength(rhos, agreement[:, b].tolist()) for b in range(seeds)]
     return [r * seeds + b for b, r in enumerate(chosen)], [rhos[r] for r in chosen], agreement
+
+
+def picked_latent(latent: dict, picked: list) -> dict:
+    """The LATENT reduced to the picked batch entries; a per-sample noise mask follows them, batch_index is dropped."""
+    out = {k: v for k, v in latent.items() if k not in ("samples", "batch_index", "noise_mask")}
+    out["samples"] = latent["samples"][picked]
+    mask = latent.get("noise_mask")
+    if mask is not None:
+        out["noise_mask"] = mask[picked] if mask.shape[0] == latent["samples"].shape[0] > 1 else mask
+    return out

@@ -8,7 +8,7 @@ import comfy.utils
 import latent_preview
 from comfy_api.v0_0_2 import io
 
-from .auto_strength import AUTO, EVERY, PICKS, pick_per_seed
+from .auto_strength import AUTO, EVERY, PICKS, pick_per_seed, picked_latent
 from .latent_meta import read_capture, without_capture
 from .model_info import model_family, model_kind, sampler_sigmas
 from .schema import schema
@@ -71,8 +71,8 @@ class InjectLatent(AVINode):
                              tooltip="With a target connected: steps guided by it before the original prompt takes over; "
                                      "-1 means every remaining step. Ignored without a target."),
                 io.Combo.Input("rho_pick", options=list(PICKS), default=EVERY, optional=True,
-                               tooltip="'every ρ' finishes every latent given. 'auto' takes a ρ sweep from AVI Integrate (its rho_list) "
-                                       "(with 0 in its rho_list) and finishes, per seed, the smallest ρ whose edited x0 the target prompt's "
+                               tooltip="'every ρ' finishes every latent given. 'auto' takes a ρ sweep from AVI Integrate (a rho_list "
+                                       "with 0) and finishes, per seed, the smallest ρ whose edited x0 the target prompt's "
                                        "denoiser reproduces about as well as the original's: the model judges the strength (2 model "
                                        "evaluations per ρ). Needs the target connected and SVDs of x0 predictions."),
             ],
@@ -98,14 +98,13 @@ class InjectLatent(AVINode):
         sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)
         if sigmas.shape[0] != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
             raise ValueError("this model's noise schedule differs from the capture's; connect the model the latent was captured with")
-        samples, mask = latent["samples"], latent.get("noise_mask")
-        if rho_pick == AUTO:
+        if rho_pick == AUTO:  # one latent per seed from here on: per-sample keys follow the pick
             picked, rhos, agreement = pick_per_seed(model, latent, info, cfg, sampler_name, scheduler, positive, negative, target)
-            samples = samples[picked]
-            mask = mask[picked] if mask is not None and mask.shape[0] == latent["samples"].shape[0] > 1 else mask
+            latent = picked_latent(latent, picked)
             show_text(cls.hidden.unique_id, "auto strength: " + ", ".join(f"ρ = {r:g}" for r in rhos)
                       + (" (one per seed)" if len(rhos) > 1 else "") + "\nthe target's lead over the original per ρ of the sweep: "
                       + "; ".join(", ".join(f"{a:+.3g}" for a in agreement[:, b].tolist()) for b in range(agreement.shape[1])))
+        samples, mask = latent["samples"], latent.get("noise_mask")
         noise = torch.zeros(samples.shape, dtype=samples.dtype, layout=samples.layout, device="cpu")
         callback = latent_preview.prepare_callback(model, info.steps - info.step)
         out, remaining = samples, info.steps - info.step
@@ -117,8 +116,4 @@ class InjectLatent(AVINode):
                                       force_full_denoise=end == info.steps, noise_mask=mask,
                                       callback=offset(callback, start - info.step, remaining),
                                       disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=info.seed)
-        finished = without_capture(latent, out.to(comfy.model_management.intermediate_device()))
-        if rho_pick == AUTO:  # one latent per seed now: per-sample keys follow the choice
-            finished = {k: v for k, v in finished.items() if k not in ("batch_index", "noise_mask")}
-            finished.update({"noise_mask": mask} if mask is not None else {})
-        return io.NodeOutput(finished)
+        return io.NodeOutput(without_capture(latent, out.to(comfy.model_management.intermediate_device())))

@@ -6,7 +6,7 @@ from comfy_api.v0_0_2 import io
 from ..avi_core import S_INF_MODES, Z_VECTOR_MODES
 from ..avi_core.checks import RHO_MAX
 from ..avi_core.defaults import PACK
-from ..avi_core.inference import integrate_svd, require_phi_for
+from ..avi_core.inference import integrate_svd
 from .latent_meta import RHO_KEY, with_capture
 from .pairs import check_same_source
 from .schema import schema
@@ -78,7 +78,6 @@ class AVIIntegrate(AVINode):
     def execute(cls, x, z, rho, phi=None, rho_list="", s_inf="S", z_vectors=AS_TRAINED) -> io.NodeOutput:
         x, z = require_svd(x, "x"), require_svd(z, "z")
         check_same_source(x, z)
-        require_phi_for(s_inf, phi)
         if phi is not None:
             phi = require_phi(phi)
             phi.check_fits(x.shape, x.info.model_kind, x.info.latent_format, x.info.model_family)
