@@ -39,6 +39,19 @@ def offset(callback, shift: int, total: int):
     return lambda i, x0, x, _: callback(i + shift, x0, x, total)
 
 
+def check_continues(model, info, sampler_name: str, scheduler: str) -> None:
+    """The model and schedule continue the captured trajectory: same model kind and class, same σ at every step."""
+    if model_kind(model) != info.model_kind:
+        raise ValueError(f"the latent was captured from a {info.model_kind} model; this model is {model_kind(model)}")
+    family = model_family(model)
+    if info.model_family and family and family != info.model_family:
+        raise ValueError(f"the latent was captured with the model class {info.model_family}; this model is {family}: "
+                         "continue it with a model of the class it was captured with")
+    sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)
+    if sigmas.shape[0] != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
+        raise ValueError("this model's noise schedule differs from the capture's; connect the model the latent was captured with")
+
+
 class InjectLatent(AVINode):
     @classmethod
     def define_schema(cls):
@@ -89,15 +102,7 @@ class InjectLatent(AVINode):
                              "finish it with KSamplerAdvanced instead")
         sampler_name = chosen("sampler", sampler_name, info.sampler)
         scheduler = chosen("scheduler", scheduler, info.scheduler)
-        if model_kind(model) != info.model_kind:
-            raise ValueError(f"the latent was captured from a {info.model_kind} model; this model is {model_kind(model)}")
-        family = model_family(model)
-        if info.model_family and family and family != info.model_family:
-            raise ValueError(f"the latent was captured with the model class {info.model_family}; this model is {family}: "
-                             "finish it with a model of the class it was captured with")
-        sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)
-        if sigmas.shape[0] != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
-            raise ValueError("this model's noise schedule differs from the capture's; connect the model the latent was captured with")
+        check_continues(model, info, sampler_name, scheduler)
         if rho_pick == AUTO:  # one latent per seed from here on: per-sample keys follow the pick
             picked, rhos, agreement = pick_per_seed(model, latent, info, cfg, sampler_name, scheduler, positive, negative, target)
             latent = picked_latent(latent, picked)

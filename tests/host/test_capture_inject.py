@@ -148,3 +148,40 @@ def test_flow_models_are_classified_as_flow_unless_their_noise_has_another_scale
     scaled.add_object_patch("model_sampling", sampling)
     with pytest.raises(ValueError, match="noise has unit scale; this model samples with noise_scale 0.5"):
         model_info.model_kind(scaled)
+
+
+def test_a_capture_continued_from_a_capture_is_the_stock_prompt_switch_at_its_step(host, tiny_ckpt):
+    """z branched off x: the target prompt from x's step to z's, no new noise; as KSamplerAdvanced from x with leftover noise."""
+    run = dict(seed=5, steps=20, sampler="ddim", scheduler="ddim_uniform")
+    p = base_nodes(tiny_ckpt["eps"], "a photo of a castle", "a photo of a red castle", 128)
+    p["x"] = capture("original", 0.6, **run)
+    p["z_branch"] = capture("target", 0.5, **dict(run, seed=999), start=("x", 0))
+    p["z_scratch"] = capture("target", 0.5, **run)
+    p["z_next"] = capture("target", 0.0, step=10, **run, start=("x", 0))
+    p["stock"] = stock_advanced(["x", 0], "target", ["x", 1], ["z_branch", 1], False, run)
+    result = host.run(p, outputs=list(p))
+    assert (result.output("x", 1), result.output("z_branch", 1)) == (7, 9), "0.6·T and 0.5·T are steps 7 and 9 of 20"
+    assert (samples(result, "z_branch") - samples(result, "stock")).abs().max().item() < 1e-5
+    assert (samples(result, "z_branch") - samples(result, "z_scratch")).abs().max().item() > 1e-3, "a branch is not z's own run"
+    info = result.output("z_branch")["avi_capture"]
+    assert info.seed == 5 and info.step == 9 and info.x0.shape == (1, 4, 16, 16), "the seed is x's: the node's own is unused"
+    texts = {d["node_id"]: d["text"] for d in result.events("progress_text")}
+    assert "continued from the capture at step 7 (its seed 5" in texts["z_branch"]
+    # x0 at a later step of the branch is what the sampler predicts there: step 10 follows from step 9's state
+    sig, sig_next = info.sigmas[9], info.sigmas[10]
+    x9, x10 = samples(result, "z_branch") * 0.18215, samples(result, "z_next") * 0.18215
+    assert ((x9 + (x9 - info.x0) / sig * (sig_next - sig)) - x10).abs().max().item() < 1e-4
+
+
+def test_a_continued_capture_refuses_another_schedule_and_an_earlier_step(host, tiny_ckpt):
+    from devkit.comfy_host import ExecutionFailed
+
+    run = dict(seed=5, steps=20, sampler="ddim", scheduler="ddim_uniform")
+    p = base_nodes(tiny_ckpt["eps"], "a photo of a castle", "a photo of a red castle", 64)
+    p["x"] = capture("original", 0.6, **run)
+    for name, change, message in (("steps", dict(steps=30), "steps is set to 30: set it to 20"),
+                                  ("sampler", dict(sampler="euler"), "sampler_name is set to 'euler': set it to 'ddim'"),
+                                  ("earlier", dict(), "a capture continued from it is taken at that step or later, but step 3")):
+        p["z"] = capture("target", 0.8 if name == "earlier" else 0.5, **dict(run, **change), start=("x", 0))
+        with pytest.raises(ExecutionFailed, match=message):
+            host.run(p, outputs=["z"])
