@@ -45,6 +45,9 @@ VARIANTS = {
     "branch": (replace(BASE, z_from="branch"), RHOS),
     "0.8 branch": (replace(BASE, tx=0.8, z_from="branch"), RHOS),
     "0.7 branch": (replace(BASE, tx=0.7, z_from="branch"), RHOS),
+    # z on the target's own run but taken earlier than x (fewer steps to capture it: 61 and 56 evaluations)
+    "z at 0.8T": (replace(BASE, dtau=round(BASE.tx - 0.8, 6)), RHOS),
+    "z at 0.9T": (replace(BASE, dtau=round(BASE.tx - 0.9, 6)), RHOS),
 }
 AUTO = "AVI auto"  # the strength the model picks (auto_rho) among the default curve's ρ > 0
 AUTO_THRESHOLD = strength.THRESHOLD
