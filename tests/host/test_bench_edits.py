@@ -35,6 +35,14 @@ def test_a_branched_z_costs_only_the_steps_between_x_and_z(digits_lab):
     assert E.evaluations(digits_lab, replace(BASE, z_from="branch")) <= 1.2 * E.STEPS
 
 
+def test_the_cost_benchmark_counts_an_edit_as_the_edit_benchmark_does(digits_lab):
+    from bench import bench_cost
+    for z_from in ("scratch", "branch"):
+        counted = bench_cost.edit_evaluations(digits_lab.model, BASE.tx, BASE.tx - BASE.dtau, branch=z_from == "branch")
+        assert counted == E.evaluations(digits_lab, replace(BASE, z_from=z_from)), z_from
+    assert bench_cost.edit_evaluations(digits_lab.model, 0.6, 0.5, branch=False) == 76
+
+
 @pytest.mark.parametrize("model,kind", [("digits", "stroke"), ("people", "person → woman")])
 def test_one_case_of_a_kind_runs_every_method_and_scores_it(host, request, model, kind, tmp_path):
     request.getfixturevalue(f"{model}_ckpt")  # the shipped model, as Load Checkpoint lists it
