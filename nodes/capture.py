@@ -11,9 +11,8 @@ from comfy_api.v0_0_2 import io
 from ..avi_core import step_for_timestep_fraction
 from ..avi_core.defaults import PACK
 from .invert import INVERSION_KEY, check_inversion_fits, read_inversion
-from .inject import check_continues
 from .latent_meta import CAPTURE_KEY, CaptureInfo, model_to_raw, read_capture, with_capture
-from .model_info import fix_empty_latent, latent_affine, model_family, model_kind, sampler_sigmas, timestep_of
+from .model_info import check_continues, fix_empty_latent, latent_affine, model_family, model_kind, sampler_sigmas, timestep_of
 from .schema import schema
 from .ui import CATEGORY, show_text
 from .widgets import AVINode

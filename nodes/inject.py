@@ -10,7 +10,7 @@ from comfy_api.v0_0_2 import io
 
 from .auto_strength import AUTO, EVERY, PICKS, pick_per_seed, picked_latent
 from .latent_meta import read_capture, without_capture
-from .model_info import model_family, model_kind, sampler_sigmas
+from .model_info import check_continues
 from .schema import schema
 from .ui import CATEGORY, show_text
 from .widgets import AVINode
@@ -37,19 +37,6 @@ def stages(step: int, steps: int, positive, target, target_steps: int) -> list:
 def offset(callback, shift: int, total: int):
     """The preview callback with steps counted from the injection, across both sampler calls."""
     return lambda i, x0, x, _: callback(i + shift, x0, x, total)
-
-
-def check_continues(model, info, sampler_name: str, scheduler: str) -> None:
-    """The model and schedule continue the captured trajectory: same model kind and class, same σ at every step."""
-    if model_kind(model) != info.model_kind:
-        raise ValueError(f"the latent was captured from a {info.model_kind} model; this model is {model_kind(model)}")
-    family = model_family(model)
-    if info.model_family and family and family != info.model_family:
-        raise ValueError(f"the latent was captured with the model class {info.model_family}; this model is {family}: "
-                         "continue it with a model of the class it was captured with")
-    sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)
-    if sigmas.shape[0] != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
-        raise ValueError("this model's noise schedule differs from the capture's; connect the model the latent was captured with")
 
 
 class InjectLatent(AVINode):

@@ -108,3 +108,16 @@ def timestep_of(model):
     top = float(ms.timestep(torch.as_tensor(ms.sigma_max, dtype=torch.float32).reshape(1))[0])
     scale = 999.0 / top if top > 0 else 1.0
     return lambda sigma: ms.timestep(torch.as_tensor(sigma, dtype=torch.float32)).double() * scale
+
+
+def check_continues(model, info, sampler_name: str, scheduler: str) -> None:
+    """The model continues a capture's trajectory (info: its CaptureInfo): same kind and class, same σ at every step."""
+    if model_kind(model) != info.model_kind:
+        raise ValueError(f"the latent was captured from a {info.model_kind} model; this model is {model_kind(model)}")
+    family = model_family(model)
+    if info.model_family and family and family != info.model_family:
+        raise ValueError(f"the latent was captured with the model class {info.model_family}; this model is {family}: "
+                         "continue it with a model of the class it was captured with")
+    sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)
+    if sigmas.shape[0] != len(info.sigmas) or not torch.allclose(sigmas, torch.tensor(info.sigmas), rtol=1e-4, atol=1e-6):
+        raise ValueError("this model's noise schedule differs from the capture's; connect the model the latent was captured with")
