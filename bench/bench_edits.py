@@ -246,6 +246,18 @@ def write(out_dir: str, model: str, results: dict) -> None:
         json.dump(dump, f, indent=1, ensure_ascii=False)
 
 
+def read_results(paths: list) -> dict:
+    """Tables and cases of results_*.json files written by write(), merged by kind (runs split over kinds)."""
+    merged = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            for kind, done in json.load(f).items():
+                if kind in merged:
+                    raise ValueError(f"{path}: kind {kind!r} is already in an earlier file; give each kind once")
+                merged[kind] = {"table": done["table"], "rows": done["cases"], "seconds": done["seconds"]}
+    return merged
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=list(CHECKPOINTS), choices=list(CHECKPOINTS))
@@ -255,7 +267,18 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS), help="candidate settings to add")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results", "edits"))
     parser.add_argument("--label", default="", help="file names' suffix, for runs of part of a model's kinds side by side")
+    parser.add_argument("--from-results", nargs="+", default=None, metavar="JSON",
+                        help="run nothing: merge these results files (one model, kinds run apart) into one frontier "
+                             "plot, table and verdict, written as --models' first model with --label")
     args = parser.parse_args(argv)
+    if args.from_results:
+        model = args.models[0] + (f"_{args.label}" if args.label else "")
+        results = read_results(args.from_results)
+        os.makedirs(args.out, exist_ok=True)
+        plot_frontier(os.path.join(args.out, f"frontier_{model}.png"), model, results)
+        print(format_table(model, results))
+        print("\n".join(frontier_words(model, results)))
+        return 0
     torch.set_num_threads(1)  # many small tensors: one thread is faster on a shared CPU (see tests/host/conftest.py)
     AVI_METHODS.update({name: VARIANTS[name] for name in args.variants})
     import tempfile

@@ -1,7 +1,9 @@
 """Train the shipped tiny people model on emoji of people, on a CPU, from nothing.
 
 Usage: python devkit/train_tiny_people.py [--out demo_models/avi_demo_tiny_people_sd2.safetensors] [--seed 0]
-       [--ae-steps 1000] [--steps 4000] [--threads 2]   (make people-model)
+       [--ae-steps 1000] [--steps 4000] [--threads 2]
+       python devkit/train_tiny_people.py --resume CHECKPOINT --seed 1 [--steps N] [--lr 5e-4]   (go on training)
+       make people-model runs the shipped recipe: a first run, then --resume from its checkpoint.
 
 Data: people emoji in three drawing styles (Noto, Twemoji, OpenMoji; devkit/people.py and people_sources.py), drawn on a
 128 px canvas at a random scale, offset and background colour, captioned from what Unicode says of each emoji
@@ -143,15 +145,62 @@ def latent_pool(ae, data: people.PeopleData, count: int, seed: int):
     return torch.cat(lat), torch.cat(which)
 
 
-def train_diffusion(ae, data: people.PeopleData, steps: int, batch: int, pool_size: int, seed: int):
-    """Stage 2: UNet and text encoder on the people latents; returns (config, model, clip) with the EMA weights."""
+def build_people_model(seed: int):
+    """(config, model, clip) of the people model's shape in float32, untrained."""
     from devkit import tiny_models
-    config, model, clip = build_model_and_clip(tiny_models.pack_demo_models().AVIDemoTinyPeopleSD2, tiny_models.PEOPLE_UNET_CONFIG, seed)
+    return build_model_and_clip(tiny_models.pack_demo_models().AVIDemoTinyPeopleSD2, tiny_models.PEOPLE_UNET_CONFIG, seed)
+
+
+def load_trained(path: str, seed: int):
+    """(autoencoder, config, model, clip, metadata) of a checkpoint this script wrote, in float32, read through ComfyUI's
+    own loader, so that training can go on from it."""
+    import comfy.sd
+    import comfy.utils
+    metadata = comfy.utils.safetensors_header(path, max_size=1 << 20)
+    metadata = json.loads(metadata).get("__metadata__", {}) if metadata else {}
+    if metadata.get("avi.script") != "devkit/train_tiny_people.py":
+        raise SystemExit(f"--resume {path}: not a checkpoint of devkit/train_tiny_people.py (its avi.script is "
+                         f"{metadata.get('avi.script')!r})")
+    patcher, loaded_clip, vae = comfy.sd.load_checkpoint_guess_config(path)[:3]
+    config, model, clip = build_people_model(seed)
+    model.diffusion_model.load_state_dict({k: v.float() for k, v in patcher.model.diffusion_model.state_dict().items()})
+    clip.cond_stage_model.load_state_dict({k: v.float() for k, v in loaded_clip.get_sd().items()})
+    ae = build_taesd(seed)
+    ae.load_state_dict({k: v.float() for k, v in vae.first_stage_model.state_dict().items()})
+    return ae, config, model, clip, metadata
+
+
+def train_diffusion(ae, data: people.PeopleData, steps: int, batch: int, pool_size: int, seed: int, lr: float,
+                    start=None):
+    """Stage 2: UNet and text encoder on the people latents, from scratch or on from `start` = (config, model, clip);
+    returns (config, model, clip) with the EMA weights."""
+    config, model, clip = start or build_people_model(seed)
     lat, which = latent_pool(ae, data, pool_size, seed)
     drawings = data.drawings
     train_unet_and_text(model, clip, lat, lambda i, gen: people.caption(drawings[int(which[i])], gen),
-                        people.all_captions(drawings), people.EMPTY_CAPTION_RATE, steps, batch, seed)
+                        people.all_captions(drawings), people.EMPTY_CAPTION_RATE, steps, batch, seed, lr_max=lr)
     return config, model, clip
+
+
+def without_out(argv: list) -> list:
+    """The command's arguments less --out: where a run writes is not part of its recipe."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--out":
+            skip = True
+        elif not a.startswith("--out="):
+            out.append(a)
+    return out
+
+
+def chained_settings(previous_json, settings: dict):
+    """One run's settings, or the list of every run's settings when it went on from an earlier checkpoint."""
+    if not previous_json:
+        return settings
+    previous = json.loads(previous_json)
+    return (previous if isinstance(previous, list) else [previous]) + [settings]
 
 
 def main(argv=None) -> int:
@@ -162,6 +211,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=48)
     parser.add_argument("--pool", type=int, default=30000)
+    parser.add_argument("--lr", type=float, default=1e-3, help="the diffusion stage's peak learning rate")
+    parser.add_argument("--resume", default="", help="a checkpoint this script wrote: keep its autoencoder and train "
+                        "its UNet and text encoder --steps further (on a pool drawn with --seed)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", default=people_sources.DEFAULT_CACHE, help="cache folder of the downloaded emoji")
     args = parser.parse_args(argv)
@@ -170,7 +222,8 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     from devkit import comfy_host
     start = time.time()
-    command = " ".join(["python devkit/train_tiny_people.py"] + (argv if argv is not None else sys.argv[1:]))
+    given = argv if argv is not None else sys.argv[1:]
+    command = " ".join(["python devkit/train_tiny_people.py"] + without_out(given))
     data = people_sources.load(args.data)
     log(f"{len(data.drawings)} drawings, {int(data.indices(True).numel())} held out")
     with tempfile.TemporaryDirectory(prefix="avi-train-") as scratch:
@@ -180,23 +233,32 @@ def main(argv=None) -> int:
         tiny_models.register_demo_configs()
         # PyTorch's fused attention trains faster on a CPU than the host's default there (sub-quadratic chunks); same maths
         attention.optimized_attention = attention.attention_pytorch
-        ae = train_autoencoder(data, args.ae_steps, args.seed)
+        previous, start_from = {}, None
+        if args.resume:
+            ae, *start_from, previous = load_trained(args.resume, args.seed)
+            log(f"going on from {args.resume} ({previous.get('avi.command')})")
+        else:
+            ae = train_autoencoder(data, args.ae_steps, args.seed)
         check = autoencoder_check(ae, data, args.seed)
         log(f"autoencoder on held-out drawings: {check}")
         for p in ae.parameters():
             p.requires_grad_(False)
-        config, model, clip = train_diffusion(ae, data, args.steps, args.batch, args.pool, args.seed)
-        minutes = (time.time() - start) / 60
+        config, model, clip = train_diffusion(ae, data, args.steps, args.batch, args.pool, args.seed, args.lr, start_from)
+        minutes = (time.time() - start) / 60 + float(previous.get("avi.train_minutes", 0))
+        unused = ("out", "data", "ae_steps") if args.resume else ("out", "data", "resume")
+        settings = {k: v for k, v in vars(args).items() if k not in unused}
+        if previous:   # the recipe is the chain of commands, each with its settings
+            command = f"{previous['avi.command']} && {command}"
         metadata = {
             "modelspec.title": "AVI tiny people (SD2 family)",
             "avi.script": "devkit/train_tiny_people.py",
             "avi.command": command,
-            "avi.seed": args.seed,
+            "avi.seed": f"{previous['avi.seed']} then {args.seed}" if previous else args.seed,
             "avi.data": json.dumps(people_sources.LICENCES),
             "avi.data_split": f"{len(data.drawings)} drawings, {int(data.indices(True).numel())} held out "
                               f"(devkit.people.held_out: {people.HELD_OUT_SHARE:.0%} by a hash of style and code)",
             "avi.autoencoder_check": json.dumps(check),
-            "avi.settings": json.dumps({k: v for k, v in vars(args).items() if k not in ("out", "data")}),
+            "avi.settings": json.dumps(chained_settings(previous.get("avi.settings"), settings)),
             "avi.train_minutes": f"{minutes:.1f}",
             "avi.torch": torch.__version__,
         }

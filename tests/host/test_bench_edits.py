@@ -59,6 +59,11 @@ def test_one_case_of_a_kind_runs_every_method_and_scores_it(host, request, model
         assert 0 <= row["success"] <= 1 and row["identity"] > -1e-5 and 0 <= row["leak"] <= 1, (method, row)  # 1 − cosine: −1e-7 for equal features
     E.write(str(tmp_path), model, results)
     assert (tmp_path / f"frontier_{model}.png").stat().st_size > 10_000 and (tmp_path / f"results_{model}.json").exists()
+    again = E.read_results([str(tmp_path / f"results_{model}.json")])
+    assert all(again[kind]["table"][m] == pytest.approx(t, nan_ok=True) for m, t in results[kind]["table"].items())
+    assert len(again[kind]["rows"]) == 1
+    with pytest.raises(ValueError, match="already"):
+        E.read_results([str(tmp_path / f"results_{model}.json")] * 2)
     words = E.frontier_words(model, results)
     assert len(words) == 1 and kind in words[0]
     assert torch.is_tensor(results[kind]["rows"][0]["images"]["AVI ρ=1.25"])

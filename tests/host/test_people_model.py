@@ -12,10 +12,10 @@ from devkit import people_sources
 
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                           "demo_models", "avi_demo_tiny_people_sd2.safetensors")
-# measured on these 100 samples: gender 0.53 of 70 requests, skin tone 0.64 of 70, old 0.75 of 20, hair 0.10 of 20,
-# role 0.00 of 40 (chance: gender 1/3, skin tone 1/6); 200 samples (README): 0.58, 0.59, 0.80, 0.16, 0.06.
-# Hair and role are not followed well enough to pin.
-FOLLOWING_AT_LEAST = {"gender": 0.45, "skin": 0.5, "age": 0.55}
+# measured on these 100 samples: gender 0.60 of 70 requests, skin tone 0.86 of 70, old 0.85 of 20, hair 0.80 of 20,
+# role 0.03 of 40 (chance: gender 1/3, skin tone 1/6); 200 samples (README): 0.68, 0.78, 0.87, 0.56, 0.13.
+# Roles are not followed well enough to pin.
+FOLLOWING_AT_LEAST = {"gender": 0.52, "skin": 0.75, "age": 0.7, "hair": 0.65}
 # measured on these 16: MAE 0.067, largest error of an image's mean colour (16 images × 3 channels) 0.074
 MAE_BELOW, COLOUR_BELOW = 0.08, 0.09
 
@@ -25,7 +25,7 @@ def test_the_checkpoint_is_small_and_records_its_data_and_licences():
     assert os.path.getsize(CHECKPOINT) <= 16 * 1024 * 1024
     with safe_open(CHECKPOINT, "pt") as f:
         meta = f.metadata()
-    assert meta["avi.script"] == "devkit/train_tiny_people.py" and meta["avi.seed"] == "0"
+    assert meta["avi.script"] == "devkit/train_tiny_people.py" and meta["avi.seed"].startswith("0")
     for licence in ("Apache License 2.0", "CC BY 4.0", "CC BY-SA 4.0"):
         assert licence in meta["avi.data"], meta["avi.data"]
 
@@ -54,3 +54,34 @@ def test_stock_vae_encode_then_decode_keeps_drawings_and_colours(host, people_ck
     colour = (back.mean((2, 3)) - images.mean((2, 3))).abs().max()
     print(f"\nMAE {mae:.4f}, largest mean-colour error {colour:.4f}")
     assert mae < MAE_BELOW and colour < COLOUR_BELOW, (mae, colour)
+
+
+def test_training_can_go_on_from_the_shipped_checkpoint(host, people_ckpt):
+    """--resume reads the checkpoint back through ComfyUI's loader into the trainer's float32 model: every weight of the
+    UNet, the text encoder and the autoencoder comes back as stored."""
+    from safetensors.torch import load_file
+    from devkit import train_tiny_people
+    ae, _, model, clip, meta = train_tiny_people.load_trained(CHECKPOINT, seed=0)
+    assert meta["avi.script"] == "devkit/train_tiny_people.py"
+    stored = load_file(CHECKPOINT)
+    unet = {k.removeprefix("model.diffusion_model."): v for k, v in stored.items() if k.startswith("model.diffusion_model.")}
+    mine = model.diffusion_model.state_dict()
+    assert set(unet) == set(mine) and all(torch.equal(mine[k].half(), v) for k, v in unet.items())
+    assert all(p.dtype == torch.float32 for p in model.diffusion_model.parameters())
+    decoder = {k.removeprefix("first_stage_model."): v for k, v in stored.items() if k.startswith("first_stage_model.")}
+    ae_sd = ae.state_dict()
+    assert decoder and all(torch.equal(ae_sd[k].half(), v) for k, v in decoder.items())
+    text = clip.cond_stage_model.state_dict()
+    assert sum(int(v.abs().sum() > 0) for v in text.values()) > 10, "the text encoder's trained weights, not zeros"
+
+
+def test_going_on_needs_a_checkpoint_of_this_trainer(host, digits_ckpt, tmp_path):
+    import folder_paths
+    from devkit import train_tiny_people
+    digits = folder_paths.get_full_path("checkpoints", digits_ckpt)
+    try:
+        train_tiny_people.load_trained(digits, seed=0)
+    except SystemExit as refusal:
+        assert "train_tiny_people" in str(refusal) and "train_tiny_digits" in str(refusal), str(refusal)
+    else:
+        raise AssertionError("a digits checkpoint was taken as a people checkpoint")
