@@ -155,9 +155,9 @@ def load_trained(path: str, seed: int):
     """(autoencoder, config, model, clip, metadata) of a checkpoint this script wrote, in float32, read through ComfyUI's
     own loader, so that training can go on from it."""
     import comfy.sd
-    import comfy.utils
-    metadata = comfy.utils.safetensors_header(path, max_size=1 << 20)
-    metadata = json.loads(metadata).get("__metadata__", {}) if metadata else {}
+    from safetensors import safe_open
+    with safe_open(path, "pt") as f:
+        metadata = f.metadata() or {}
     if metadata.get("avi.script") != "devkit/train_tiny_people.py":
         raise SystemExit(f"--resume {path}: not a checkpoint of devkit/train_tiny_people.py (its avi.script is "
                          f"{metadata.get('avi.script')!r})")
