@@ -24,6 +24,10 @@ import torch
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
+from bench import edit_kinds as K  # noqa: E402
+from bench.bench_edits import CHECKPOINTS, choose_cases  # noqa: E402
+from bench.edit_lab import BASE, Editor, Lab  # noqa: E402
+
 LEVELS = (0.2, 0.35, 0.5, 0.65, 0.8)
 RHOS = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0)
 SWITCHES = (0.5, 0.6, 0.7, 0.8, 0.9)  # the least change first
@@ -46,7 +50,6 @@ def denoising_gaps(lab, raws: torch.Tensor, prompt: str, seed: int = 7) -> torch
 
 def finished_latents(lab, editor, key, case) -> dict:
     """Raw final latents of the original, the target from scratch, every switch point and every default ρ."""
-    from bench.edit_lab import BASE
     original, target = case["original"], case["target"]
     run = lab.trajectory(original, case["seed"])
     raws = {"original": run.final, "target from scratch": lab.trajectory(target, case["seed"]).final}
@@ -60,9 +63,7 @@ def finished_latents(lab, editor, key, case) -> dict:
 
 
 def measure(model: str, kinds: list, count: int, log=print) -> dict:
-    from bench import edit_kinds as K
-    from bench.bench_edits import CHECKPOINTS, choose_cases
-    from bench.edit_lab import Editor, Lab
+    """Per kind: per case, the judge's scores and both prompts' denoising gaps of every finished latent."""
     lab = Lab(CHECKPOINTS[model])
     editor = Editor(lab)
     out = {}

@@ -19,14 +19,16 @@ import torch
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
+from bench import edit_kinds as K  # noqa: E402
+from bench.bench_edits import CHECKPOINTS, choose_cases  # noqa: E402
+from bench.edit_lab import BASE, Editor, Lab  # noqa: E402
+
 CONFIDENT = 0.7
 METHODS = ("original at cfg 4.5", "switch at 0.5T", "switch at 0.8T", "AVI ρ=1", "target from scratch")
 
 
 def read_kind(lab, editor, judge, kind, count: int) -> list:
     """Per case: method -> head -> [class, top probability]."""
-    from bench.bench_edits import choose_cases
-    from bench.edit_lab import BASE
     rows = []
     for i, case in enumerate(choose_cases(lab, judge, kind, count)):
         original, target = case["original"], case["target"]
@@ -74,9 +76,6 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     from devkit import comfy_host
     comfy_host.boot(tempfile.mkdtemp(prefix="avi-leak-"), pack_dir=REPO_ROOT)
-    from bench import edit_kinds as K
-    from bench.bench_edits import CHECKPOINTS
-    from bench.edit_lab import Editor, Lab
     lab = Lab(CHECKPOINTS["people"])
     editor, judge = Editor(lab), K.PeopleJudge()
     results = {kind.name: read_kind(lab, editor, judge, kind, args.cases) for kind in K.KINDS if kind.model == "people"}
