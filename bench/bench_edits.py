@@ -48,6 +48,7 @@ VARIANTS = {
     # z on the target's own run but taken earlier than x (fewer steps to capture it: 61 and 56 evaluations)
     "z at 0.8T": (replace(BASE, dtau=round(BASE.tx - 0.8, 6)), RHOS),
     "z at 0.9T": (replace(BASE, dtau=round(BASE.tx - 0.9, 6)), RHOS),
+    "k=4": (replace(BASE, k=4), RHOS),  # x's four leading singular pairs kept instead of one
 }
 AUTO = "AVI auto"  # the strength the model picks (auto_rho) among the default curve's ρ > 0
 AUTO_THRESHOLD = strength.THRESHOLD
