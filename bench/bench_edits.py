@@ -49,6 +49,9 @@ VARIANTS = {
     "z at 0.8T": (replace(BASE, dtau=round(BASE.tx - 0.8, 6)), RHOS),
     "z at 0.9T": (replace(BASE, dtau=round(BASE.tx - 0.9, 6)), RHOS),
     "k=4": (replace(BASE, k=4), RHOS),  # x's four leading singular pairs kept instead of one
+    # the target prompt for the first 10 or 20 of the 30 steps after x, then the original (Inject Latent's target_steps)
+    "target 10": (replace(BASE, finish="target 10"), RHOS),
+    "target 20": (replace(BASE, finish="target 20"), RHOS),
 }
 AUTO = "AVI auto"  # the strength the model picks (auto_rho) among the default curve's ρ > 0
 AUTO_THRESHOLD = strength.THRESHOLD
