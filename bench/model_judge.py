@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import replace
 
@@ -26,7 +25,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from bench import edit_kinds as K  # noqa: E402
 from bench.bench_edits import CHECKPOINTS, choose_cases  # noqa: E402
-from bench.edit_lab import BASE, Editor, Lab  # noqa: E402
+from bench.edit_lab import BASE, Editor, boot_lab  # noqa: E402
 
 LEVELS = (0.2, 0.35, 0.5, 0.65, 0.8)
 RHOS = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0)
@@ -62,9 +61,8 @@ def finished_latents(lab, editor, key, case) -> dict:
     return raws
 
 
-def measure(model: str, kinds: list, count: int, log=print) -> dict:
+def measure(lab, kinds: list, count: int, log=print) -> dict:
     """Per kind: per case, the judge's scores and both prompts' denoising gaps of every finished latent."""
-    lab = Lab(CHECKPOINTS[model])
     editor = Editor(lab)
     out = {}
     for kind in [k for k in K.KINDS if k.name in kinds]:
@@ -149,9 +147,7 @@ def main(argv=None) -> int:
     if not (args.model and args.kinds and args.out):
         parser.error("give --model, --kinds and --out, or --analyse")
     torch.set_num_threads(1)
-    from devkit import comfy_host
-    comfy_host.boot(tempfile.mkdtemp(prefix="avi-judge-"), pack_dir=REPO_ROOT)
-    results = measure(args.model, args.kinds, args.cases, log=lambda s: print(s, flush=True))
+    results = measure(boot_lab(CHECKPOINTS[args.model]), args.kinds, args.cases, log=lambda s: print(s, flush=True))
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump(results, f)
     print("\n".join(analyse(results)))

@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 import torch
 
@@ -21,7 +20,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from bench import edit_kinds as K  # noqa: E402
 from bench.bench_edits import CHECKPOINTS, choose_cases  # noqa: E402
-from bench.edit_lab import BASE, Editor, Lab  # noqa: E402
+from bench.edit_lab import BASE, Editor, boot_lab  # noqa: E402
 
 CONFIDENT = 0.7
 METHODS = ("original at cfg 4.5", "switch at 0.5T", "switch at 0.8T", "AVI ρ=1", "target from scratch")
@@ -74,9 +73,7 @@ def main(argv=None) -> int:
             print("\n".join(analyse(json.load(f))))
         return 0
     torch.set_num_threads(1)
-    from devkit import comfy_host
-    comfy_host.boot(tempfile.mkdtemp(prefix="avi-leak-"), pack_dir=REPO_ROOT)
-    lab = Lab(CHECKPOINTS["people"])
+    lab = boot_lab(CHECKPOINTS["people"])
     editor, judge = Editor(lab), K.PeopleJudge()
     results = {kind.name: read_kind(lab, editor, judge, kind, args.cases) for kind in K.KINDS if kind.model == "people"}
     if args.out:
