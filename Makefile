@@ -85,6 +85,7 @@ people-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
 	$(PY) -m pip install -q emoji==2.16.0 cairosvg==2.9.1
 	$(PY) devkit/train_tiny_people.py --ae-steps 600 --pool 12000 --steps 2200
 	$(PY) devkit/train_tiny_people.py --resume demo_models/avi_demo_tiny_people_sd2.safetensors --seed 1 --pool 30000 --steps 2500 --lr 5e-4
+	$(PY) devkit/train_tiny_people.py --resume demo_models/avi_demo_tiny_people_sd2.safetensors --seed 3 --decoder-steps 2000 --steps 0
 	$(PY) devkit/people_scorer.py --steps 1500 --threads 1
 
 # The edit-quality benchmarks on the tiny digits model (AVI against baselines; real images and two

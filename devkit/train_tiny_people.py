@@ -3,7 +3,9 @@
 Usage: python devkit/train_tiny_people.py [--out demo_models/avi_demo_tiny_people_sd2.safetensors] [--seed 0]
        [--ae-steps 1000] [--steps 4000] [--threads 2]
        python devkit/train_tiny_people.py --resume CHECKPOINT --seed 1 [--steps N] [--lr 5e-4]   (go on training)
-       make people-model runs the shipped recipe: a first run, then --resume from its checkpoint.
+       python devkit/train_tiny_people.py --resume CHECKPOINT --decoder-steps N --steps 0   (a sharper decoder, same latents)
+       make people-model runs the shipped recipe: a first run, then --resume from its checkpoint twice (the UNet and text
+       encoder further, then the decoder).
 
 Data: people emoji in three drawing styles (Noto, Twemoji, OpenMoji; devkit/people.py and people_sources.py), drawn on a
 128 px canvas at a random scale, offset and background colour, captioned from what Unicode says of each emoji
@@ -78,21 +80,47 @@ def build_taesd(seed: int):
     return ae
 
 
+def layers(sequence, start: int, stop: int) -> list:
+    """Layers start..stop-1 of a TAESD encoder or decoder, by index: newer hosts' Encoder and Decoder classes cannot be
+    sliced (nn.Sequential slicing calls their constructor with the layers)."""
+    return [sequence[i] for i in range(start, stop)]
+
+
+def run(sequence, start: int, stop: int, x: torch.Tensor) -> torch.Tensor:
+    for layer in layers(sequence, start, stop):
+        x = layer(x)
+    return x
+
+
+def decoder_parameters(ae) -> list:
+    return [p for layer in layers(ae.taesd_decoder, 1, 13) for p in layer.parameters()]
+
+
 def learned_parameters(ae) -> list:
-    return list(ae.taesd_encoder[6:].parameters()) + list(ae.taesd_decoder[1:13].parameters())
+    enc = ae.taesd_encoder
+    return [p for layer in layers(enc, 6, len(enc)) for p in layer.parameters()] + decoder_parameters(ae)
 
 
 def encode(ae, content: torch.Tensor) -> torch.Tensor:
     """Model-space latents [B, 4, 16, 16] from 64 px content [B, 3, 64, 64]: encoder layers 6-14 on channels 0..2."""
     enc = ae.taesd_encoder
-    return enc[7:](F.conv2d(content, enc[6].weight[:, :3], stride=2, padding=1))
+    return run(enc, 7, len(enc), F.conv2d(content, enc[6].weight[:, :3], stride=2, padding=1))
 
 
 def decode(ae, latent: torch.Tensor) -> torch.Tensor:
     """Images [B, 3, 128, 128] from model-space latents: decoder layers 0-12 on channels 0..2, then the fixed 128 px layers."""
     dec = ae.taesd_decoder
-    h = F.interpolate(dec[:11](latent), scale_factor=2.0, mode="nearest")
+    h = F.interpolate(run(dec, 0, 11, latent), scale_factor=2.0, mode="nearest")
     return up128(F.relu(F.conv2d(h, dec[12].weight[:3], padding=1))) - OFFSET
+
+
+def round_trip_losses(ae, images: torch.Tensor, gen: torch.Generator):
+    """(pixel loss, colour loss, latents) of one batch through encoder and decoder, the decoder reading latents
+    LATENT_NOISE off; colour on 8x8-pooled images, so a cast over a region costs as much as a sharp edge."""
+    z = encode(ae, down64(images))
+    recon = decode(ae, z + LATENT_NOISE * torch.randn(z.shape, generator=gen))
+    loss_rec = F.mse_loss(recon, images) + 0.5 * F.l1_loss(recon, images)
+    return loss_rec, F.mse_loss(F.avg_pool2d(recon, 8), F.avg_pool2d(images, 8)), z
 
 
 def train_autoencoder(data: people.PeopleData, steps: int, seed: int, batch: int = 16):
@@ -105,12 +133,8 @@ def train_autoencoder(data: people.PeopleData, steps: int, seed: int, batch: int
     t0 = time.time()
     for step in range(1, steps + 1):
         images, _, _ = data.batch(batch, gen)
-        z = encode(ae, down64(images))
+        loss_rec, loss_colour, z = round_trip_losses(ae, images, gen)
         mean, var = z.mean((0, 2, 3)), z.var((0, 2, 3))
-        recon = decode(ae, z + LATENT_NOISE * torch.randn(z.shape, generator=gen))
-        loss_rec = F.mse_loss(recon, images) + 0.5 * F.l1_loss(recon, images)
-        # colour: 8x8-pooled images, so a cast over a region costs as much as a sharp edge
-        loss_colour = F.mse_loss(F.avg_pool2d(recon, 8), F.avg_pool2d(images, 8))
         loss = loss_rec + loss_colour + 0.01 * (mean.square().mean() + (var - 1).square().mean())
         adam_step(opt, loss, 1e-3 * min(1.0, step / 50) * cosine(step, steps))
         with torch.no_grad():
@@ -119,6 +143,29 @@ def train_autoencoder(data: people.PeopleData, steps: int, seed: int, batch: int
         if step % 100 == 0 or step == 1:
             log(f"autoencoder step {step}/{steps}: reconstruction {loss_rec.item():.4f}, colour {loss_colour.item():.5f}, "
                 f"latent mean {mean.abs().mean():.3f}, var {var.mean():.3f} ({time.time() - t0:.0f} s)")
+    return ae
+
+
+def refit_decoder(ae, data: people.PeopleData, steps: int, seed: int, batch: int = 16, lr: float = 5e-4):
+    """The decoder trained further on the frozen encoder: sharper, truer images from the very latents the UNet was
+    trained on, so the UNet stays as it is."""
+    for p in ae.parameters():
+        p.requires_grad_(False)
+    params = decoder_parameters(ae)
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed + 5)
+    t0 = time.time()
+    for step in range(1, steps + 1):
+        images, _, _ = data.batch(batch, gen)
+        loss_rec, loss_colour, _ = round_trip_losses(ae, images, gen)
+        adam_step(opt, loss_rec + loss_colour, lr * min(1.0, step / 50) * cosine(step, steps))
+        with torch.no_grad():
+            ae.taesd_decoder[12].weight[3:] = 0
+        if step % 100 == 0 or step == 1:
+            log(f"decoder step {step}/{steps}: reconstruction {loss_rec.item():.4f}, colour {loss_colour.item():.5f} "
+                f"({time.time() - t0:.0f} s)")
     return ae
 
 
@@ -214,9 +261,13 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=1e-3, help="the diffusion stage's peak learning rate")
     parser.add_argument("--resume", default="", help="a checkpoint this script wrote: keep its autoencoder and train "
                         "its UNet and text encoder --steps further (on a pool drawn with --seed)")
+    parser.add_argument("--decoder-steps", type=int, default=0, help="then train the decoder this many steps further on "
+                        "the frozen encoder (the latents, so the UNet, stay as they are)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", default=people_sources.DEFAULT_CACHE, help="cache folder of the downloaded emoji")
     args = parser.parse_args(argv)
+    if not args.steps and not args.resume:
+        parser.error("--steps 0 trains no UNet: give --resume CHECKPOINT to keep its UNet and text encoder")
     torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
     torch.manual_seed(args.seed)
@@ -239,13 +290,19 @@ def main(argv=None) -> int:
             log(f"going on from {args.resume} ({previous.get('avi.command')})")
         else:
             ae = train_autoencoder(data, args.ae_steps, args.seed)
+        if args.decoder_steps:
+            log(f"autoencoder on held-out drawings before the decoder's refit: {autoencoder_check(ae, data, args.seed)}")
+            ae = refit_decoder(ae, data, args.decoder_steps, args.seed)
         check = autoencoder_check(ae, data, args.seed)
         log(f"autoencoder on held-out drawings: {check}")
         for p in ae.parameters():
             p.requires_grad_(False)
-        config, model, clip = train_diffusion(ae, data, args.steps, args.batch, args.pool, args.seed, args.lr, start_from)
+        config, model, clip = train_diffusion(ae, data, args.steps, args.batch, args.pool, args.seed, args.lr,
+                                              start_from) if args.steps else start_from
         minutes = (time.time() - start) / 60 + float(previous.get("avi.train_minutes", 0))
         unused = ("out", "data", "ae_steps") if args.resume else ("out", "data", "resume")
+        if not args.steps:
+            unused += ("pool", "lr", "batch")
         settings = {k: v for k, v in vars(args).items() if k not in unused}
         if previous:   # the recipe is the chain of commands, each with its settings
             command = f"{previous['avi.command']} && {command}"
