@@ -6,7 +6,8 @@ Samples go through stock nodes in the real embedded ComfyUI (CLIPTextEncode, KSa
 ddim/ddim_uniform, VAEDecode). Digits: each prompt asks for a digit and one to three attributes; the
 class is read by the classifier fit on real digits, the attributes by devkit/digits.py. People: each
 prompt names a gender (or "person"), a skin tone (or none), and some a role, a hair colour or old age;
-every one is read by the people scorer fit on real emoji renders (devkit/people_scorer.py).
+every one is read by the people scorer fit on real emoji renders (devkit/people_scorer.py), which also reads 400
+held-out real drawings as drawn and after the checkpoint's VAE Encode → VAE Decode: the most any UNet could score.
 """
 import argparse
 import itertools
@@ -93,23 +94,51 @@ def people_specs(count: int) -> list:
     return specs
 
 
+def asked_of(age: str, gender: str, role: str = "", hair: str = "", skin: str = "") -> dict:
+    """What the judge must read of an image asked for these attributes ('' where nothing is asked)."""
+    return {"gender": gender if gender != "neutral" else "", "skin": skin, "hair": hair, "age": "old" if age == "old" else "",
+            "role": role}
+
+
+def attribute_rates(read, asked: list) -> tuple:
+    """({head: share of images read as asked}, {head: images asked}) of a judge's reading against asked_of per image."""
+    hits: dict = {}
+    for i, want in enumerate(asked):
+        got = read.at(i)
+        for head, value in want.items():
+            if value:
+                hits.setdefault(head, []).append(got[head] == value)
+    return {h: sum(v) / len(v) for h, v in hits.items()}, {h: len(v) for h, v in hits.items()}
+
+
 def people_following(host, name: str, samples: int = 200, steps: int = 20, cfg: float = 5.0) -> dict:
     """Rates over `samples` images of each requested attribute (gender only where man or woman is named)."""
     from bench.people_metrics import PeopleJudge
     judge = PeopleJudge.load()
     specs = people_specs(-(-samples // PER_PROMPT))
     images = generate(host, name, [people.describe(**s) for s in specs], PER_PROMPT, steps, cfg)
-    read = judge.read(images)
-    hits: dict = {}
-    for i, spec in enumerate(s for s in specs for _ in range(PER_PROMPT)):
-        got = read.at(i)
-        asked = {"gender": spec["gender"] if spec["gender"] != "neutral" else "", "skin": spec["skin"], "hair": spec["hair"],
-                 "age": "old" if spec["age"] == "old" else "", "role": spec["role"]}
-        for head, value in asked.items():
-            if value:
-                hits.setdefault(head, []).append(got[head] == value)
-    return {"samples": len(images), "attributes": {h: sum(v) / len(v) for h, v in hits.items()},
-            "counts": {h: len(v) for h, v in hits.items()}, "images": images, "texts": [people.describe(**s) for s in specs]}
+    rates, counts = attribute_rates(judge.read(images), [asked_of(**s) for s in specs for _ in range(PER_PROMPT)])
+    return {"samples": len(images), "attributes": rates, "counts": counts, "images": images,
+            "texts": [people.describe(**s) for s in specs]}
+
+
+@torch.no_grad()
+def people_round_trip(host, name: str, count: int = 400) -> dict:
+    """The judge on held-out real drawings as drawn and after the checkpoint's stock VAE Encode → VAE Decode: the most
+    a model with this VAE can score, whatever its UNet ({"real": rates, "round trip": rates, "counts"})."""
+    import folder_paths
+    from bench.people_metrics import PeopleJudge
+    from devkit import people_sources, tiny_models
+    judge = PeopleJudge.load()
+    vae = tiny_models.load_tiny_checkpoint(folder_paths.get_full_path("checkpoints", name))[2]
+    data = people_sources.held_out()
+    images, idx, _ = data.batch(count, torch.Generator().manual_seed(5), held=True)
+    back = vae.decode(vae.encode(images.permute(0, 2, 3, 1))).permute(0, 3, 1, 2).float().clamp(0, 1)
+    drawn = [data.drawings[i] for i in idx.tolist()]
+    # gender as the prompts ask it: of adults and old persons (children's nouns are not asked)
+    asked = [asked_of(d.age, d.gender if d.age in ("adult", "old") else "neutral", d.role, d.hair, d.skin) for d in drawn]
+    real, counts = attribute_rates(judge.read(images), asked)
+    return {"real": real, "round trip": attribute_rates(judge.read(back), asked)[0], "counts": counts}
 
 
 def main(argv=None) -> int:
@@ -132,6 +161,9 @@ def main(argv=None) -> int:
         print(f"{r['samples']} samples, {args.steps} ddim steps, cfg {args.cfg:g} ({time.perf_counter() - start:.0f} s)")
         for head, rate in r["attributes"].items():
             print(f"{head}: {rate:.3f} of {r['counts'][head]} requests")
+        ceiling = people_round_trip(host, place_checkpoint(checkpoint))
+        print("the judge on held-out real drawings, as drawn → after VAE Encode and Decode: " + ", ".join(
+            f"{h} {ceiling['real'][h]:.3f} → {ceiling['round trip'][h]:.3f} ({ceiling['counts'][h]})" for h in ceiling["real"]))
         if args.grid:
             save_grid(args.grid, r["images"][::PER_PROMPT], r["texts"])
         return 0

@@ -7,17 +7,19 @@ import os
 
 import torch
 
-from bench.bench_model import people_following
+from bench.bench_model import people_following, people_round_trip
 from devkit import people_sources
 
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                           "demo_models", "avi_demo_tiny_people_sd2.safetensors")
-# measured on these 100 samples: gender 0.60 of 70 requests, skin tone 0.86 of 70, old 0.85 of 20, hair 0.80 of 20,
-# role 0.03 of 40 (chance: gender 1/3, skin tone 1/6); 200 samples (README): 0.68, 0.78, 0.87, 0.56, 0.13.
+# measured on these 100 samples: gender 0.59 of 70 requests, skin tone 0.91 of 70, old 0.85 of 20, hair 0.85 of 20,
+# role 0.05 of 40 (chance: gender 1/3, skin tone 1/6); 200 samples (README): 0.66, 0.86, 0.83, 0.68, 0.16.
 # Roles are not followed well enough to pin.
-FOLLOWING_AT_LEAST = {"gender": 0.52, "skin": 0.75, "age": 0.7, "hair": 0.65}
-# measured on these 16: MAE 0.067, largest error of an image's mean colour (16 images × 3 channels) 0.074
-MAE_BELOW, COLOUR_BELOW = 0.08, 0.09
+FOLLOWING_AT_LEAST = {"gender": 0.52, "skin": 0.85, "age": 0.75, "hair": 0.75}
+ROUND_TRIP_AT_LEAST = {"gender": 0.76, "skin": 0.9, "hair": 0.88, "age": 0.95, "role": 0.6}
+# measured on these 16: MAE 0.044, largest error of an image's mean colour (16 images × 3 channels) 0.024 (the
+# decoder before its refit: 0.067 and 0.074)
+MAE_BELOW, COLOUR_BELOW = 0.05, 0.035
 
 
 def test_the_checkpoint_is_small_and_records_its_data_and_licences():
@@ -56,6 +58,16 @@ def test_stock_vae_encode_then_decode_keeps_drawings_and_colours(host, people_ck
     assert mae < MAE_BELOW and colour < COLOUR_BELOW, (mae, colour)
 
 
+def test_the_vae_keeps_what_the_judge_reads(host, people_ckpt):
+    """Held-out real drawings read by the judge after VAE Encode → VAE Decode: the most any UNet can score through this
+    VAE. Measured (400 drawings): gender 0.80, skin tone 0.94, hair 0.92, old 1.00, role 0.65 (as drawn: 0.94, 1.00,
+    0.99, 1.00, 0.94); the decoder before its refit gave 0.74, 0.84, 0.66, 0.83, 0.44."""
+    r = people_round_trip(host, people_ckpt)
+    print(f"\nas drawn {r['real']}\nround trip {r['round trip']} of {r['counts']}")
+    for head, bound in ROUND_TRIP_AT_LEAST.items():
+        assert r["round trip"][head] >= bound, (head, r["round trip"])
+
+
 def test_training_can_go_on_from_the_shipped_checkpoint(host, people_ckpt):
     """--resume reads the checkpoint back through ComfyUI's loader into the trainer's float32 model: every weight of the
     UNet, the text encoder and the autoencoder comes back as stored."""
@@ -81,3 +93,21 @@ def test_going_on_needs_a_checkpoint_of_this_trainer(host, digits_ckpt):
     from devkit import train_tiny_people
     with pytest.raises(SystemExit, match="train_tiny_people.*train_tiny_digits"):
         train_tiny_people.load_trained(folder_paths.get_full_path("checkpoints", digits_ckpt), seed=0)
+
+
+def test_refitting_the_decoder_keeps_the_encoder_so_the_latents(host, people_ckpt):
+    """--decoder-steps trains the decoder's learned layers only: the encoder (hence every latent the UNet was trained
+    on) and the decoder's fixed 128 px layers stay bit for bit."""
+    from dataclasses import replace
+    from devkit import people
+    from devkit import train_tiny_people
+    ae = train_tiny_people.load_trained(CHECKPOINT, seed=0)[0]
+    before = {k: v.clone() for k, v in ae.state_dict().items()}
+    held = people_sources.held_out()
+    data = people.PeopleData(held.sprites, [replace(d, held_out=False) for d in held.drawings])
+    train_tiny_people.refit_decoder(ae, data, steps=3, seed=0, batch=4)
+    after = ae.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("taesd_decoder.") for k in changed), sorted(changed)
+    layers = {int(k.split(".")[1]) for k in changed}
+    assert layers <= set(range(1, 13)), layers
