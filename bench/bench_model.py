@@ -129,9 +129,9 @@ def people_round_trip(host, name: str, count: int = 400) -> dict:
     import folder_paths
     from bench.people_metrics import PeopleJudge
     from devkit import people_sources, tiny_models
-    judge = PeopleJudge.load()
-    vae = tiny_models.load_tiny_checkpoint(folder_paths.get_full_path("checkpoints", name))[2]
     data = people_sources.held_out()
+    judge = PeopleJudge.load(data)
+    vae = tiny_models.load_tiny_checkpoint(folder_paths.get_full_path("checkpoints", name))[2]
     images, idx, _ = data.batch(count, torch.Generator().manual_seed(5), held=True)
     back = vae.decode(vae.encode(images.permute(0, 2, 3, 1))).permute(0, 3, 1, 2).float().clamp(0, 1)
     drawn = [data.drawings[i] for i in idx.tolist()]

@@ -87,6 +87,7 @@ def layers(sequence, start: int, stop: int) -> list:
 
 
 def run(sequence, start: int, stop: int, x: torch.Tensor) -> torch.Tensor:
+    """x through layers start..stop-1 of a TAESD encoder or decoder."""
     for layer in layers(sequence, start, stop):
         x = layer(x)
     return x
