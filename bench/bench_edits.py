@@ -11,10 +11,11 @@ trajectory (cfg 5), side by side in one run:
 - AVI paper ρ = …: the paper's literal settings; AVI ρ = …: the pack's defaults (bench/edit_lab.py: BASE, PAPER), the edit
   finished with the target prompt; AVI auto: per case, the ρ of that curve Inject Latent's automatic strength takes
   (avi_core.strength, from the agreements the run stores per case).
-Per model and kind: success, identity distance, leakage (anything not asked for changed), the Fréchet distance of the
-judge's features to real images, model evaluations, and the frontier (success against identity distance) as one plot per
-model. It calls the host's sampling functions directly (bench/edit_lab.py) with cached trajectories;
-tests/host/test_bench_edits.py checks that those match the nodes.
+Per model and kind: success, identity distance, leakage (anything not asked for changed; sure: read confidently in
+both images, bench/edit_kinds.CONFIDENT), the Fréchet distance of the judge's features to real images, model
+evaluations, and the frontier (success against identity distance) as one plot per model. It calls the host's sampling
+functions directly (bench/edit_lab.py) with cached trajectories; tests/host/test_bench_edits.py checks that those match
+the nodes.
 """
 import argparse
 import json
@@ -121,6 +122,7 @@ def summarise(rows: list, judge, evals: dict) -> dict:
         table[method] = {"success": sum(s.success for s in scores) / len(scores),
                          "identity": sum(s.identity for s in scores) / len(scores),
                          "leak": sum(s.leak for s in scores) / len(scores),
+                         "sure_leak": sum(s.sure_leak for s in scores) / len(scores),
                          "fd": DM.frechet_distance(feats, judge.real_features) if len(scores) > 2 else float("nan"),
                          "evaluations": evals[method]}
     for name, (_, rhos) in AVI_METHODS.items():
@@ -172,10 +174,10 @@ def run_model(model: str, count: int, log=print, kinds: list = None) -> dict:
 
 
 def format_table(model: str, results: dict) -> str:
-    lines = [f"| {model}: kind | method | success | identity distance | leakage | FD | evaluations |", "|---|---|---|---|---|---|---|"]
+    lines = [f"| {model}: kind | method | success | identity distance | leakage (sure) | FD | evaluations |", "|---|---|---|---|---|---|---|"]
     for kind, done in results.items():
         for method, t in done["table"].items():
-            lines.append(f"| {kind} ({len(done['rows'])}) | {method} | {t['success']:.2f} | {t['identity']:.3f} | {t['leak']:.2f} | "
+            lines.append(f"| {kind} ({len(done['rows'])}) | {method} | {t['success']:.2f} | {t['identity']:.3f} | {t['leak']:.2f} ({t.get('sure_leak', float('nan')):.2f}) | "
                          f"{t['fd']:.1f} | {t['evaluations']} ({t['evaluations'] / STEPS:.2f}×) |")
     return "\n".join(lines)
 

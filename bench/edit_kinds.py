@@ -65,6 +65,10 @@ def digit_content_pairs(count: int) -> list:
 
 # ---- people ----------------------------------------------------------------------------------
 
+# A leak counts as sure when both images' top probability on the changed head is above this: the judge reads roles from
+# these soft images at a mean top probability of 0.56 to 0.73, so a role that flips at low confidence is mostly its noise
+# (bench/people_leak.py; the same original finished at cfg 4.5 instead of 5 changes no head confidently).
+CONFIDENT = 0.7
 ROLES = ("", "health worker", "teacher", "cook", "farmer", "scientist", "pilot", "artist", "office worker", "singer")
 PLAIN = ("",)
 
@@ -127,6 +131,7 @@ class Scores:
     leak: bool
     value: float
     features: torch.Tensor = field(repr=False)
+    sure_leak: bool   # a leak the judge reads confidently in both images (people); digits: the same as leak
 
 
 class DigitsJudge:
@@ -167,7 +172,7 @@ class DigitsJudge:
             other = "slant" if DM.attribute_group(goal) == "thickness" else "thickness"
             leak = r["class"] != o["class"] or r[other] != o[other]
             success = self.reached(r, pair) and value > self.value(o, pair)
-        return Scores(success, identity, leak, value, r["features"])
+        return Scores(success, identity, leak, value, r["features"], leak)
 
     def originals_ok(self, r: dict, pair: Pair) -> bool:
         """A usable case: the original shows its own digit and not yet the goal."""
@@ -180,8 +185,8 @@ class DigitsJudge:
 class PeopleJudge:
     """Every head of the people scorer: the goal's head, the identity heads and features, the others for leakage."""
 
-    def __init__(self):
-        self.judge = PM.PeopleJudge.load()
+    def __init__(self, judge: PM.PeopleJudge = None):
+        self.judge = judge or PM.PeopleJudge.load()
         self.real_features = self.judge.real_features
 
     def reading(self, image: torch.Tensor, pair: Pair) -> dict:
@@ -197,9 +202,10 @@ class PeopleJudge:
         head, goal = pair.goal
         success = r["classes"][head] == goal and o["classes"][head] != goal
         kept = [h for h in PM.HEADS if h != head and h not in may_change]
-        leak = any(r["classes"][h] != o["classes"][h] for h in kept)
+        changed = [h for h in kept if r["classes"][h] != o["classes"][h]]
+        sure = [h for h in changed if min(float(r["probs"][h].max()), float(o["probs"][h].max())) > CONFIDENT]
         identity = float(PM.identity_distance(r["identity"][None], o["identity"][None])[0])
-        return Scores(success, identity, leak, self.value(r, pair), r["features"])
+        return Scores(success, identity, bool(changed), self.value(r, pair), r["features"], bool(sure))
 
     def originals_ok(self, r: dict, pair: Pair) -> bool:
         head, goal = pair.goal

@@ -6,7 +6,7 @@ bench_edits counts leakage as any head besides the goal's whose class changes. P
 first --cases cases, this reads every head of the original, of the same original finished from 0.5·T at cfg 4.5
 instead of 5 (an image a user calls the same: the judge's floor), of the switch at 0.5·T and 0.8·T, the default edit
 and the target from scratch, and reports per head the rate of changed classes, and of changes where both readings
-are confident (top probability above CONFIDENT).
+are confident (top probability above bench/edit_kinds.CONFIDENT).
 """
 import argparse
 import json
@@ -22,7 +22,6 @@ from bench import edit_kinds as K  # noqa: E402
 from bench.bench_edits import CHECKPOINTS, choose_cases  # noqa: E402
 from bench.edit_lab import BASE, Editor, boot_lab  # noqa: E402
 
-CONFIDENT = 0.7
 METHODS = ("original at cfg 4.5", "switch at 0.5T", "switch at 0.8T", "AVI ρ=1", "target from scratch")
 
 
@@ -56,7 +55,7 @@ def analyse(results: dict) -> list:
                      + ", ".join(f"{h} {sum(r['original'][h][1] for r in rows) / len(rows):.2f}" for h in heads))
         for m in METHODS:
             changed = lambda r, h: r[m][h][0] != r["original"][h][0]  # noqa: E731
-            sure = lambda r, h: changed(r, h) and min(r[m][h][1], r["original"][h][1]) > CONFIDENT  # noqa: E731
+            sure = lambda r, h: changed(r, h) and min(r[m][h][1], r["original"][h][1]) > K.CONFIDENT  # noqa: E731
             lines.append(f"  {m}: changed " + ", ".join(f"{h} {sum(changed(r, h) for r in rows) / len(rows):.2f}" for h in heads)
                          + "; confidently " + ", ".join(f"{h} {sum(sure(r, h) for r in rows) / len(rows):.2f}" for h in heads))
     return lines

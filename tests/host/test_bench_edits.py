@@ -57,6 +57,7 @@ def test_one_case_of_a_kind_runs_every_method_and_scores_it(host, request, model
     assert table["switch at 0.9T"]["evaluations"] == E.STEPS and table["AVI ρ=1.25"]["evaluations"] > E.STEPS
     for method, row in table.items():
         assert 0 <= row["success"] <= 1 and row["identity"] > -1e-5 and 0 <= row["leak"] <= 1, (method, row)  # 1 − cosine: −1e-7 for equal features
+        assert 0 <= row["sure_leak"] <= row["leak"], (method, row)
     E.write(str(tmp_path), model, results)
     assert (tmp_path / f"frontier_{model}.png").stat().st_size > 10_000 and (tmp_path / f"results_{model}.json").exists()
     again = E.read_results([str(tmp_path / f"results_{model}.json")])
