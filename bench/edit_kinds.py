@@ -69,6 +69,13 @@ def digit_content_pairs(count: int) -> list:
 # these soft images at a mean top probability of 0.56 to 0.73, so a role that flips at low confidence is mostly its noise
 # (bench/people_leak.py; the same original finished at cfg 4.5 instead of 5 changes no head confidently).
 CONFIDENT = 0.7
+
+
+def sure_change(before: tuple, after: tuple) -> bool:
+    """A head's reading (class, top probability) changed, and read above CONFIDENT in both images."""
+    return before[0] != after[0] and min(before[1], after[1]) > CONFIDENT
+
+
 ROLES = ("", "health worker", "teacher", "cook", "farmer", "scientist", "pilot", "artist", "office worker", "singer")
 PLAIN = ("",)
 
@@ -203,7 +210,8 @@ class PeopleJudge:
         success = r["classes"][head] == goal and o["classes"][head] != goal
         kept = [h for h in PM.HEADS if h != head and h not in may_change]
         changed = [h for h in kept if r["classes"][h] != o["classes"][h]]
-        sure = [h for h in changed if min(float(r["probs"][h].max()), float(o["probs"][h].max())) > CONFIDENT]
+        sure = [h for h in changed if sure_change((o["classes"][h], float(o["probs"][h].max())),
+                                                  (r["classes"][h], float(r["probs"][h].max())))]
         identity = float(PM.identity_distance(r["identity"][None], o["identity"][None])[0])
         return Scores(success, identity, bool(changed), self.value(r, pair), r["features"], bool(sure))
 

@@ -55,7 +55,7 @@ def analyse(results: dict) -> list:
                      + ", ".join(f"{h} {sum(r['original'][h][1] for r in rows) / len(rows):.2f}" for h in heads))
         for m in METHODS:
             changed = lambda r, h: r[m][h][0] != r["original"][h][0]  # noqa: E731
-            sure = lambda r, h: changed(r, h) and min(r[m][h][1], r["original"][h][1]) > K.CONFIDENT  # noqa: E731
+            sure = lambda r, h: K.sure_change(r["original"][h], r[m][h])  # noqa: E731
             lines.append(f"  {m}: changed " + ", ".join(f"{h} {sum(changed(r, h) for r in rows) / len(rows):.2f}" for h in heads)
                          + "; confidently " + ", ".join(f"{h} {sum(sure(r, h) for r in rows) / len(rows):.2f}" for h in heads))
     return lines
