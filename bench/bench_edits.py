@@ -49,6 +49,7 @@ VARIANTS = {
     # z on the target's own run but taken earlier than x (fewer steps to capture it: 61 and 56 evaluations)
     "z at 0.8T": (replace(BASE, dtau=round(BASE.tx - 0.8, 6)), RHOS),
     "z at 0.9T": (replace(BASE, dtau=round(BASE.tx - 0.9, 6)), RHOS),
+    "x at 0.7T": (replace(BASE, tx=0.7), RHOS),  # x one tenth of T earlier (z stays 0.1·T after it): ρ = 0 is the switch at 0.7T
     "k=4": (replace(BASE, k=4), RHOS),  # x's four leading singular pairs kept instead of one
     # the target prompt for the first 10 or 20 of the 30 steps after x, then the original (Inject Latent's target_steps)
     "target 10": (replace(BASE, finish="target 10"), RHOS),
