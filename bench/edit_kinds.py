@@ -66,7 +66,8 @@ def digit_content_pairs(count: int) -> list:
 # ---- people ----------------------------------------------------------------------------------
 
 # A leak counts as sure when both images' top probability on the changed head is above this: the judge reads roles from
-# these soft images at a mean top probability of 0.56 to 0.73, so a role that flips at low confidence is mostly its noise
+# these soft images at a mean top probability of 0.68 to 0.86 (0.56 to 0.73 on the previous people model), so a role that
+# flips at low confidence is mostly its noise
 # (bench/people_leak.py; the same original finished at cfg 4.5 instead of 5 changes no head confidently).
 CONFIDENT = 0.7
 
