@@ -218,10 +218,26 @@ class PeopleData:
         w = torch.where(plain, 1.0 / max(1, int(plain.sum())), 1.0 / max(1, int((~plain).sum())))
         return w / w.sum()
 
-    def batch(self, n: int, gen: torch.Generator, held: bool = False, balanced: bool = True):
-        """(images [n, 3, 128, 128], drawing indices [n], layouts) of random drawings of one split in random layouts."""
+    def group_weights(self, idx: torch.Tensor) -> torch.Tensor:
+        """Like weights, with the plain persons' half shared equally by their (age, gender, hair) groups, so that the rare
+        ones (an old woman: 14 drawings of 640) are drawn as often as a plain adult (48)."""
+        w = self.weights(idx)
+        groups: dict = {}
+        for k, i in enumerate(idx.tolist()):
+            d = self.drawings[i]
+            if d.role in ("", "with beard"):
+                groups.setdefault((d.age, d.gender, d.hair), []).append(k)
+        share = float(sum(w[m].sum() for m in groups.values())) / max(1, len(groups))
+        for members in groups.values():
+            w[members] = share / len(members)
+        return w / w.sum()
+
+    def batch(self, n: int, gen: torch.Generator, held: bool = False, balanced: bool = True, by_group: bool = False):
+        """(images [n, 3, 128, 128], drawing indices [n], layouts) of random drawings of one split in random layouts;
+        balanced: sampled by weights (by group_weights with by_group), else uniformly."""
         idx = self.indices(held)
-        pick = torch.multinomial(self.weights(idx), n, replacement=True, generator=gen) if balanced else \
+        weights = self.group_weights(idx) if by_group else self.weights(idx)
+        pick = torch.multinomial(weights, n, replacement=True, generator=gen) if balanced else \
             torch.randint(idx.numel(), (n,), generator=gen)
         chosen = idx[pick]
         layouts = [random_layout(gen) for _ in range(n)]

@@ -180,13 +180,14 @@ def autoencoder_check(ae, data: people.PeopleData, seed: int) -> dict:
 
 # ---- stage 2: UNet and text encoder --------------------------------------------------------
 
-def latent_pool(ae, data: people.PeopleData, count: int, seed: int):
-    """(latents [count, 4, 16, 16], drawing indices [count]) of training drawings in random layouts."""
+def latent_pool(ae, data: people.PeopleData, count: int, seed: int, by_group: bool = False):
+    """(latents [count, 4, 16, 16], drawing indices [count]) of training drawings in random layouts (plain persons
+    shared by attribute group with by_group)."""
     gen = torch.Generator().manual_seed(seed + 4)
     lat, which = [], []
     with torch.no_grad():
         for start in range(0, count, 250):
-            images, idx, _ = data.batch(min(250, count - start), gen)
+            images, idx, _ = data.batch(min(250, count - start), gen, by_group=by_group)
             lat.append(encode(ae, down64(images)))
             which.append(idx)
     return torch.cat(lat), torch.cat(which)
@@ -218,11 +219,11 @@ def load_trained(path: str, seed: int):
 
 
 def train_diffusion(ae, data: people.PeopleData, steps: int, batch: int, pool_size: int, seed: int, lr: float,
-                    start=None):
+                    start=None, by_group: bool = False):
     """Stage 2: UNet and text encoder on the people latents, from scratch or on from `start` = (config, model, clip);
     returns (config, model, clip) with the EMA weights."""
     config, model, clip = start or build_people_model(seed)
-    lat, which = latent_pool(ae, data, pool_size, seed)
+    lat, which = latent_pool(ae, data, pool_size, seed, by_group)
     drawings = data.drawings
     train_unet_and_text(model, clip, lat, lambda i, gen: people.caption(drawings[int(which[i])], gen),
                         people.all_captions(drawings), people.EMPTY_CAPTION_RATE, steps, batch, seed, lr_max=lr)
@@ -263,6 +264,8 @@ def main(argv=None) -> int:
                         "its UNet and text encoder --steps further (on a pool drawn with --seed)")
     parser.add_argument("--decoder-steps", type=int, default=0, help="then train the decoder this many steps further on "
                         "the frozen encoder (the latents, so the UNet, stay as they are)")
+    parser.add_argument("--pool-by", choices=("halves", "groups"), default="halves", help="how the latent pool draws "
+                        "plain persons: their half of the pool by drawing (halves) or shared by (age, gender, hair) group")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--data", default=people_sources.DEFAULT_CACHE, help="cache folder of the downloaded emoji")
     args = parser.parse_args(argv)
@@ -298,11 +301,11 @@ def main(argv=None) -> int:
         for p in ae.parameters():
             p.requires_grad_(False)
         config, model, clip = train_diffusion(ae, data, args.steps, args.batch, args.pool, args.seed, args.lr,
-                                              start_from) if args.steps else start_from
+                                              start_from, args.pool_by == "groups") if args.steps else start_from
         minutes = (time.time() - start) / 60 + float(previous.get("avi.train_minutes", 0))
         unused = ("out", "data", "ae_steps") if args.resume else ("out", "data", "resume")
         if not args.steps:
-            unused += ("pool", "lr", "batch")
+            unused += ("pool", "lr", "batch", "pool_by")
         settings = {k: v for k, v in vars(args).items() if k not in unused}
         if previous:   # the recipe is the chain of commands, each with its settings
             command = f"{previous['avi.command']} && {command}"

@@ -62,3 +62,23 @@ def test_the_committed_held_out_drawings_are_a_tenth_of_every_style():
     assert len({d.skin for d in data.drawings}) == len(people.SKINS)
     images, idx, layouts = data.batch(8, torch.Generator().manual_seed(0), held=True)
     assert images.shape == (8, 3, 128, 128) and 0 <= images.min() and images.max() <= 1 and len(layouts) == 8
+
+
+def test_group_weights_share_the_plain_persons_half_equally_by_group():
+    data = people_sources.held_out()
+    idx = data.indices(True)
+    plain = torch.tensor([data.drawings[i].role in ("", "with beard") for i in idx.tolist()])
+    before, after = data.weights(idx), data.group_weights(idx)
+    assert abs(after.sum().item() - 1) < 1e-6
+    assert abs(after[plain].sum().item() - before[plain].sum().item()) < 1e-6, "roles keep their half"
+    assert torch.allclose(after[~plain], before[~plain])
+    groups = {}
+    for k, i in enumerate(idx.tolist()):
+        d = data.drawings[i]
+        if plain[k]:
+            groups.setdefault((d.age, d.gender, d.hair), []).append(float(after[k]))
+    shares = [sum(w) for w in groups.values()]
+    assert len(groups) > 3 and max(shares) - min(shares) < 1e-6, "each (age, gender, hair) group draws as often"
+    gen = torch.Generator().manual_seed(0)
+    _, drawn, _ = data.batch(200, gen, held=True, by_group=True)
+    assert all(data.drawings[i].held_out for i in drawn.tolist())
