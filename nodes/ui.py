@@ -1,5 +1,4 @@
 """Feedback on the canvas: text under a node, and matplotlib figures as IMAGE tensors."""
-import io
 import logging
 
 import numpy as np

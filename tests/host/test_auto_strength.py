@@ -1,6 +1,5 @@
 """Inject Latent's automatic strength (rho_pick 'auto') on the shipped digits model, through the real executor."""
 import pytest
-import torch
 
 from avi_core.defaults import PACK
 from avi_core.strength import pick_strength
