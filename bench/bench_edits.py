@@ -54,6 +54,10 @@ VARIANTS = {
     # the target prompt for the first 10 or 20 of the 30 steps after x, then the original (Inject Latent's target_steps)
     "target 10": (replace(BASE, finish="target 10"), RHOS),
     "target 20": (replace(BASE, finish="target 20"), RHOS),
+    # the edit made at x's step (0.6T) joins the original's run at 0.7T or 0.8T: more target steps to bring it back to
+    # the image manifold (ρ = 0 is the switch at 0.7T or 0.8T; 5 or 10 evaluations more)
+    "renoise 0.7T": (replace(BASE, renoise=0.1), RHOS),
+    "renoise 0.8T": (replace(BASE, renoise=0.2), RHOS),
 }
 AUTO = "AVI auto"  # the strength the model picks (auto_rho) among the default curve's ρ > 0
 AUTO_THRESHOLD = strength.THRESHOLD
@@ -72,10 +76,11 @@ def auto_rho(rhos: list, agreement: list, threshold: float = AUTO_THRESHOLD) -> 
 
 def evaluations(lab, setting) -> int:
     """Model evaluations of an edit with a reused Φ: x's capture (steps 0..sx), z's (0..sz, or sx..sz when z branches off
-    x's run), the finish (sx..end)."""
+    x's run), the finish (sx..end, or from the earlier step a renoised edit joins)."""
     sx, sz = lab.step_at(setting.tx), lab.step_at(setting.tx - setting.dtau)
     z_steps = (sz - sx + 1) if setting.z_from == "branch" else (sz + 1)
-    return (sx + 1) + z_steps + (STEPS - sx)
+    joins = lab.step_at(setting.tx + setting.renoise) if setting.renoise else sx
+    return (sx + 1) + z_steps + (STEPS - joins)
 
 
 def choose_cases(lab, judge, kind: K.Kind, count: int) -> list:
@@ -253,8 +258,29 @@ def write(out_dir: str, model: str, results: dict) -> None:
         json.dump(dump, f, indent=1, ensure_ascii=False)
 
 
+def repick_auto(done: dict) -> int:
+    """AVI auto of a stored run re-taken by today's rule (auto_rho) from the agreements and per-ρ scores each case keeps;
+    the table's row follows, its FD unknown where a pick moved (the run keeps no image features). Returns the moves."""
+    _, rhos = AVI_METHODS["AVI"]
+    moved = 0
+    if AUTO not in done["table"] or any("agreement" not in r for r in done["rows"]):
+        return 0   # a run before the automatic strength
+    for r in done["rows"]:
+        rho = auto_rho(list(rhos), r["agreement"])
+        if rho != r["auto_rho"]:
+            moved += 1
+            r["auto_rho"], r["scores"][AUTO] = rho, r["scores"][f"AVI ρ={rho:g}"]
+    if moved:
+        row = done["table"][AUTO]
+        for key in ("success", "identity", "leak", "sure_leak"):
+            row[key] = sum(float(r["scores"][AUTO].get(key, "nan")) for r in done["rows"]) / len(done["rows"])
+        row["fd"] = float("nan")
+    return moved
+
+
 def read_results(paths: list) -> dict:
-    """Tables and cases of results_*.json files written by write(), merged by kind (runs split over kinds)."""
+    """Tables and cases of results_*.json files written by write(), merged by kind (runs split over kinds), AVI auto
+    re-taken by today's rule (repick_auto)."""
     merged = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
@@ -262,6 +288,7 @@ def read_results(paths: list) -> dict:
                 if kind in merged:
                     raise ValueError(f"{path}: kind {kind!r} is already in an earlier file; give each kind once")
                 merged[kind] = {"table": done["table"], "rows": done["cases"], "seconds": done["seconds"]}
+                merged[kind]["auto_moved"] = repick_auto(merged[kind])
     return merged
 
 
@@ -285,6 +312,8 @@ def main(argv=None) -> int:
         plot_frontier(os.path.join(args.out, f"frontier_{model}.png"), model, results)
         print(format_table(model, results))
         print("\n".join(frontier_words(model, results)))
+        print("AVI auto re-taken by today's rule: " + ", ".join(f"{k} {d['auto_moved']} of {len(d['rows'])} picks moved"
+                                                              for k, d in results.items()))
         return 0
     torch.set_num_threads(1)  # many small tensors: one thread is faster on a shared CPU (see tests/host/conftest.py)
     AVI_METHODS.update({name: VARIANTS[name] for name in args.variants})

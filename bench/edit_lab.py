@@ -153,6 +153,8 @@ class Setting:
     z_vectors: str = "as trained"
     finish: str = defaults.PACK["finish"]  # "original", "target", or "target N": the target for N steps, then the original
     z_from: str = "scratch"    # "scratch": z on the target prompt's own run; "branch": x's run, the target prompt from x's step
+    renoise: float = 0.0       # > 0: the edit (made at x's step) joins the original's run this share of T earlier, so the
+                               # finish denoises it over more steps (space x0; ρ = 0 is the switch at (tx + renoise)·T)
 
     def train_key(self):
         return (self.tx, self.dtau, self.space, self.k, self.hidden, self.epochs, self.samples, self.weights, self.train_z,
@@ -224,7 +226,7 @@ class Editor:
         return self.phis[key]
 
     def y_pred(self, i, case, s: Setting) -> tuple[int, torch.Tensor]:
-        """(x's step, y_pred in model space) of a setting; ρ may exceed 1 (an extrapolation of the vector blend)."""
+        """(y_pred's step, y_pred in model space) of a setting; ρ may exceed 1 (an extrapolation of the vector blend)."""
         sx, y_model, _ = self.edit(i, case, s)
         return sx, y_model
 
@@ -240,7 +242,8 @@ class Editor:
         return prompt_agreement(gap_o, gap_t, gap_t[list(rhos).index(0)]).tolist()
 
     def edit(self, i, case, s: Setting) -> tuple[int, torch.Tensor, torch.Tensor]:
-        """(x's step, y_pred in model space, the edited x0 or VP latent it was composed as)."""
+        """(y_pred's step: x's, or the earlier one a renoised edit joins; y_pred in model space; the edited x0 or VP latent
+        it was composed as)."""
         sx, sz, x, z, _, _ = self.captured(case, s)
         svd_x, svd_z = decompose_float32(x), decompose_float32(z)
         S = delta = None
@@ -251,8 +254,10 @@ class Editor:
         U, V = blend(svd_x, svd_z, s.k, s.rho, s.train_z if s.z_vectors == "as trained" else s.z_vectors)
         y = compose(U, used, V)
         if s.space == "x0":
-            x_model = self.lab.trajectory(self.pair(case)[0], case["seed"], s.cfg).x[sx:sx + 1]
-            return sx, carry_to_step(y, x_model, x, float(self.lab.sigmas[sx]), "eps"), y
+            run = self.lab.trajectory(self.pair(case)[0], case["seed"], s.cfg)
+            at = self.lab.step_at(s.tx + s.renoise) if s.renoise else sx
+            # the edit's change of x0 added to the original's state at that step (its own noise kept)
+            return at, carry_to_step(y, run.x[at:at + 1], x, float(self.lab.sigmas[at]), "eps"), y
         return sx, (self.lab.from_vp(y, sx) if s.vp else y), y
 
     def image(self, i, case, s: Setting) -> torch.Tensor:

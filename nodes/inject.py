@@ -73,8 +73,9 @@ class InjectLatent(AVINode):
                 io.Combo.Input("rho_pick", options=list(PICKS), default=EVERY, optional=True,
                                tooltip="'every ρ' finishes every latent given. 'auto' takes a ρ sweep from AVI Integrate (a rho_list "
                                        "with 0) and finishes, per seed, the smallest ρ whose edited x0 the target prompt's "
-                                       "denoiser reproduces about as well as the original's: the model judges the strength (2 model "
-                                       "evaluations per ρ). Needs the target connected and SVDs of x0 predictions."),
+                                       "denoiser reproduces about as well as the original's, or the ρ nearest 1 where none is: the "
+                                       "model judges the strength (2 model evaluations per ρ). Needs the target connected and SVDs of "
+                                       "x0 predictions."),
             ],
             outputs=[io.Latent.Output("finished", display_name="latent", tooltip="The finished latent, ready for VAE Decode.")],
             hidden=[io.Hidden.unique_id],

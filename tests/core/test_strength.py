@@ -11,10 +11,14 @@ def test_the_smallest_positive_rho_the_target_explains_is_picked():
     assert pick_strength(rhos, [5.0, -0.2, -0.1, 0.0, 0.9], threshold=0.0) == 3, "ρ = 0 is never picked; reaching counts"
 
 
-def test_the_largest_rho_when_the_target_never_explains_the_edit_and_order_does_not_matter():
-    assert pick_strength([0.0, 0.5, 1.0], [-1.0, -0.5, -0.1], threshold=0.0) == 2
+def test_the_default_rho_when_the_target_never_explains_the_edit_and_order_does_not_matter():
+    rhos = [0.0, 0.5, 1.0, 1.25, 1.5, 2.0]
+    assert pick_strength(rhos, [-1.0, -0.9, -0.8, -0.7, -0.6, -0.5], threshold=0.0) == 2, "ρ = 1, not the strongest"
+    assert pick_strength([0.0, 0.5, 1.5, 2.0], [-1.0, -0.5, -0.4, -0.3], threshold=0.0) == 1, "of two as near, the smaller"
+    assert pick_strength([0.0, 1.5, 2.0], [-1.0, -0.5, -0.4], threshold=0.0, fallback=2.0) == 2
     assert pick_strength([1.5, 0.5, 1.0], [0.3, 0.2, 0.9], threshold=0.0) == 1, "the smallest ρ, wherever it stands in the list"
-    assert pick_strength([1.5, 0.5, 1.0], [-0.3, -0.2, -0.9], threshold=0.0) == 0
+    assert pick_strength([1.5, 0.5, 1.0], [-0.3, -0.2, -0.9], threshold=0.0) == 2
+    assert pick_strength([0.0, -0.5], [-1.0, -0.2], threshold=0.0) == 0, "no ρ above 0: the largest"
 
 
 def test_agreement_is_the_targets_lead_in_units_of_its_miss_at_rho_0():

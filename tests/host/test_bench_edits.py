@@ -26,6 +26,10 @@ def test_unedited_x_finished_under_the_target_is_the_prompt_switch(digits_lab):
         assert (editor.image(0, case, s) - switches[f"switch at {tx:g}T"]).abs().max() < 1e-3, (tx, z_from)
     edited = editor.image(0, case, BASE)
     assert (edited - switches["switch at 0.6T"]).abs().mean() > 1e-3, "ρ > 0 moves away from the switch"
+    earlier = editor.baseline_images(case, (0.8,))["switch at 0.8T"]
+    assert (editor.image(0, case, replace(BASE, rho=0.0, renoise=0.2)) - earlier).abs().max() < 1e-3, \
+        "an unedited x joining the run at 0.8T is the switch there"
+    assert (editor.image(0, case, replace(BASE, renoise=0.2)) - earlier).abs().mean() > 1e-3
 
 
 def test_a_branched_z_costs_only_the_steps_between_x_and_z(digits_lab):
@@ -33,6 +37,8 @@ def test_a_branched_z_costs_only_the_steps_between_x_and_z(digits_lab):
     assert E.evaluations(digits_lab, BASE) == (sx + 1) + (sz + 1) + (E.STEPS - sx)
     assert E.evaluations(digits_lab, replace(BASE, z_from="branch")) == (sx + 1) + (sz - sx + 1) + (E.STEPS - sx)
     assert E.evaluations(digits_lab, replace(BASE, z_from="branch")) <= 1.2 * E.STEPS
+    joins = digits_lab.step_at(BASE.tx + 0.1)
+    assert E.evaluations(digits_lab, replace(BASE, renoise=0.1)) == E.evaluations(digits_lab, BASE) + (sx - joins) > 76
 
 
 def test_the_cost_benchmark_counts_an_edit_as_the_edit_benchmark_does(digits_lab):
@@ -68,3 +74,19 @@ def test_one_case_of_a_kind_runs_every_method_and_scores_it(host, request, model
     words = E.frontier_words(model, results)
     assert len(words) == 1 and kind in words[0]
     assert torch.is_tensor(results[kind]["rows"][0]["images"]["AVI ρ=1.25"])
+
+
+def test_a_stored_run_is_read_with_todays_automatic_strength():
+    """The 40-case → older run took ρ = 2 where the model read no ρ as the target's; read back, those cases take ρ = 1."""
+    import math
+    import os
+    path = os.path.join(E.REPO_ROOT, "bench", "reference", "edits", "results_people_older.json")
+    done = E.read_results([path])["→ older"]
+    rhos = list(E.AVI_METHODS["AVI"][1])
+    assert done["auto_moved"] == 24, "the picks the fallback to ρ = 1 moves"
+    for r in done["rows"]:
+        assert r["auto_rho"] == E.auto_rho(rhos, r["agreement"]) != 0
+        assert r["scores"][E.AUTO] == r["scores"][f"AVI ρ={r['auto_rho']:g}"]
+    row = done["table"][E.AUTO]
+    assert row["success"] == pytest.approx(sum(r["scores"][E.AUTO]["success"] for r in done["rows"]) / 40)
+    assert row["success"] >= done["table"]["AVI ρ=2"]["success"] + 0.2 and math.isnan(row["fd"]), "no features stored"
