@@ -74,6 +74,14 @@ def auto_rho(rhos: list, agreement: list, threshold: float = AUTO_THRESHOLD) -> 
     return rhos[strength.pick_strength(rhos, agreement, threshold)]
 
 
+def take_auto(row: dict) -> bool:
+    """Set a case's AVI auto (auto_rho, its scores) to the default curve's ρ that auto_rho takes; whether that moved it."""
+    rho = auto_rho(list(AVI_METHODS["AVI"][1]), row["agreement"])
+    moved = rho != row.get("auto_rho")
+    row["auto_rho"], row["scores"][AUTO] = rho, row["scores"][f"AVI ρ={rho:g}"]
+    return moved
+
+
 def evaluations(lab, setting) -> int:
     """Model evaluations of an edit with a reused Φ: x's capture (steps 0..sx), z's (0..sz, or sx..sz when z branches off
     x's run), the finish (sx..end, or from the earlier step a renoised edit joins)."""
@@ -118,10 +126,8 @@ def monotone(values: list, tolerance: float = 0.01) -> bool:
 def summarise(rows: list, judge, evals: dict) -> dict:
     """Per method over the cases of one kind: rates, means, model evaluations, FD of the judge's features to real images."""
     table = {}
-    _, default_rhos = AVI_METHODS["AVI"]
     for r in rows:
-        r["auto_rho"] = auto_rho(list(default_rhos), r["agreement"])
-        r["scores"][AUTO] = r["scores"][f"AVI ρ={r['auto_rho']:g}"]
+        take_auto(r)
     for method in method_names():
         scores = [r["scores"][method] for r in rows]
         feats = torch.stack([s.features for s in scores])
@@ -261,15 +267,9 @@ def write(out_dir: str, model: str, results: dict) -> None:
 def repick_auto(done: dict) -> int:
     """AVI auto of a stored run re-taken by today's rule (auto_rho) from the agreements and per-ρ scores each case keeps;
     the table's row follows, its FD unknown where a pick moved (the run keeps no image features). Returns the moves."""
-    _, rhos = AVI_METHODS["AVI"]
-    moved = 0
     if AUTO not in done["table"] or any("agreement" not in r for r in done["rows"]):
         return 0   # a run before the automatic strength
-    for r in done["rows"]:
-        rho = auto_rho(list(rhos), r["agreement"])
-        if rho != r["auto_rho"]:
-            moved += 1
-            r["auto_rho"], r["scores"][AUTO] = rho, r["scores"][f"AVI ρ={rho:g}"]
+    moved = sum(take_auto(r) for r in done["rows"])
     if moved:
         row = done["table"][AUTO]
         for key in ("success", "identity", "leak", "sure_leak"):
