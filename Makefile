@@ -42,11 +42,19 @@ HOST_ENV := AVI_COMFYUI_DIR=$(abspath $(HOST_DIR))
 # case-by-case fidelity to frontend 1.32.9, the frontend it models (v0.3.75's; run by `make test` there).
 HOST_TESTS := tests/host tests/install tests/browser --ignore=tests/browser/test_converter_fidelity.py
 
-.PHONY: test test-host env env-033 run ui browser-deps cli tiny-model people-model bench
+.PHONY: test test-suite-075 test-tier-033 test-host env env-033 run ui browser-deps cli tiny-model people-model bench
 
-# The whole suite on v0.3.75, then the host tier on ComfyUI 0.33.0 (what CI runs).
+# The whole suite on v0.3.75 and the host tier on ComfyUI 0.33.0, side by side (what CI runs): tests run
+# torch on one thread (tests/host/conftest.py; AVI_TEST_RUNS=2 tells the few that take two to keep one), so
+# the two runs fill a 2-core machine; each prints its report when it ends. TEST_JOBS=1: one after the other.
+TEST_JOBS ?= 2
 test: env env-033
+	AVI_TEST_RUNS=$(TEST_JOBS) $(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=recurse test-suite-075 test-tier-033
+
+test-suite-075: env
 	$(PY) -m pytest -q tests
+
+test-tier-033: env-033
 	$(MAKE) --no-print-directory test-host HOST=0.33
 
 # The host tier on one host (HOST=0.33, or COMFYUI_DIR=... COMFYUI_PYTHON=... for your own ComfyUI).
