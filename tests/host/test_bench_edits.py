@@ -77,10 +77,12 @@ def test_one_case_of_a_kind_runs_every_method_and_scores_it(host, request, model
 
 
 def test_a_stored_run_is_read_with_todays_automatic_strength():
-    """The 40-case → older run took ρ = 2 where the model read no ρ as the target's; read back, those cases take ρ = 1."""
+    """The 40-case → older run on the people model's stage 1 took ρ = 2 where the model read no ρ as the target's; read
+    back, those cases take ρ = 1."""
     import math
     import os
-    path = os.path.join(E.REPO_ROOT, "bench", "reference", "edits", "results_people_older.json")
+    path = os.path.join(E.REPO_ROOT, "bench", "reference", "edits", "people_stage1",
+                        "results_people_older.json")
     done = E.read_results([path])["→ older"]
     rhos = list(E.AVI_METHODS["AVI"][1])
     assert done["auto_moved"] == 24, "the picks the fallback to ρ = 1 moves"
