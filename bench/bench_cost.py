@@ -10,7 +10,8 @@ BaseModel, ModelPatcher; random weights, so timing only) and, in one process on 
 - Train AVI Φ at the node's defaults (the pack's x0 space, k 1, `aligned`, hidden 4096, 5 epochs) on the pair the
   generation captured (x0 at its last two steps), and at the `compact` width (512);
 - the SVD work of one edit: SVD Decompose of x and z and AVI Integrate (Φ, Algorithm 1, recomposition) at ρ = 1;
-- the model evaluations of an edit with a reused Φ at the pack's default and with z branched off x's run.
+- the model evaluations of an edit with a reused Φ at the pack's default, with z on its own run of 20 steps and with z
+  branched off x's run.
 --small swaps the UNet for SD1.5's layout at 1/10 of the width (a check that the script runs; not the benchmark).
 """
 import argparse
@@ -43,14 +44,16 @@ SD15_UNET = {"use_checkpoint": False, "image_size": 32, "out_channels": 4, "use_
 SMALL_UNET = dict(SD15_UNET, model_channels=32, num_heads=4)
 
 
-def edit_evaluations(patcher, tx: float, tz: float, branch: bool) -> int:
-    """Model evaluations of an edit with a reused Φ on the generation's schedule: x's capture (steps 0..sx), z's (0..sz,
-    or sx..sz when z branches off x's run), the finish (sx..end); sx, sz as Capture Latent at Step chooses them."""
+def edit_evaluations(patcher, tx: float, tz: float, branch: bool, z_steps: int = GENERATION_STEPS) -> int:
+    """Model evaluations of an edit with a reused Φ on the generation's schedule: x's capture (steps 0..sx), z's (0..sz
+    of its own run of z_steps steps, or sx..sz when z branches off x's run), the finish (sx..end); sx, sz as Capture
+    Latent at Step chooses them."""
     import comfy.samplers
     from avi_core.conventions import step_for_timestep_fraction
     sampling = patcher.get_model_object("model_sampling")
-    sigmas = comfy.samplers.calculate_sigmas(sampling, "ddim_uniform", GENERATION_STEPS)
-    sx, sz = (step_for_timestep_fraction(f, sigmas, sampling.timestep).step for f in (tx, tz))
+    step = lambda f, n: step_for_timestep_fraction(f, comfy.samplers.calculate_sigmas(sampling, "ddim_uniform", n),  # noqa: E731
+                                                   sampling.timestep).step
+    sx, sz = step(tx, GENERATION_STEPS), step(tz, GENERATION_STEPS if branch else z_steps)
     return (sx + 1) + ((sz - sx + 1) if branch else (sz + 1)) + (GENERATION_STEPS - sx)
 
 
@@ -116,7 +119,8 @@ def main(argv=None) -> int:
         params = sum(p.numel() for p in patcher.model.diffusion_model.parameters())
         seconds, x, z = time_generation(patcher, unet["context_dim"], args.steps)
         evaluations = {"default (z on the target's own run)": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=False),
-                       "z branched off x's run": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=True)}
+                       "z branched off x's run": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=True),
+                       "z on its own run of 20 steps": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=False, z_steps=20)}
     step_s = statistics.mean(seconds[1:])
     generation_s = GENERATION_STEPS * step_s
     pairs = CapturedPairs(x, z, x, z, 0.0, 0.0, "eps")  # as Train AVI Φ passes x0 captures (space x0)

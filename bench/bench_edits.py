@@ -58,6 +58,11 @@ VARIANTS = {
     # the image manifold (ρ = 0 is the switch at 0.7T or 0.8T; 5 or 10 evaluations more)
     "renoise 0.7T": (replace(BASE, renoise=0.1), RHOS),
     "renoise 0.8T": (replace(BASE, renoise=0.2), RHOS),
+    # z on the target prompt's own run of fewer steps (same sampler and scheduler), taken at its step nearest 0.5·T
+    "z 10 steps": (replace(BASE, z_steps=10), (0.5, 1.0, 1.25, 1.5)),
+    "z 20 steps": (replace(BASE, z_steps=20), (1.0,)),
+    # Φ trained on the next seed's captures, as a saved Φ is reused on a new seed (x and z stay the case's own)
+    "Φ of another seed": (replace(BASE, phi_seed=1), (1.0, 1.25)),
 }
 AUTO = "AVI auto"  # the strength the model picks (auto_rho) among the default curve's ρ > 0
 AUTO_THRESHOLD = strength.THRESHOLD
@@ -83,9 +88,9 @@ def take_auto(row: dict) -> bool:
 
 
 def evaluations(lab, setting) -> int:
-    """Model evaluations of an edit with a reused Φ: x's capture (steps 0..sx), z's (0..sz, or sx..sz when z branches off
-    x's run), the finish (sx..end, or from the earlier step a renoised edit joins)."""
-    sx, sz = lab.step_at(setting.tx), lab.step_at(setting.tx - setting.dtau)
+    """Model evaluations of an edit with a reused Φ: x's capture (steps 0..sx), z's (0..sz of its own run, or sx..sz when
+    z branches off x's run), the finish (sx..end, or from the earlier step a renoised edit joins)."""
+    sx, sz = lab.step_at(setting.tx), lab.step_at(setting.tx - setting.dtau, setting.z_steps)
     z_steps = (sz - sx + 1) if setting.z_from == "branch" else (sz + 1)
     joins = lab.step_at(setting.tx + setting.renoise) if setting.renoise else sx
     return (sx + 1) + z_steps + (STEPS - joins)
@@ -278,16 +283,31 @@ def repick_auto(done: dict) -> int:
     return moved
 
 
+def add_methods(done: dict, part: dict, where: str) -> None:
+    """Merge a file's methods of one kind (bench/extend_edits.py) into the run of the same cases."""
+    same = [(r["original"], r["target"], r["seed"]) for r in done["rows"]] == \
+           [(r["original"], r["target"], r["seed"]) for r in part["rows"]]
+    if not same or set(done["table"]) & set(part["table"]):
+        raise ValueError(f"{where} is already in an earlier file; give each kind once, or a file of other methods on the "
+                         "same cases (bench/extend_edits.py)")
+    done["table"].update(part["table"])
+    for row, added in zip(done["rows"], part["rows"]):
+        row["scores"].update(added["scores"])
+    done["seconds"] += part["seconds"]
+
+
 def read_results(paths: list) -> dict:
-    """Tables and cases of results_*.json files written by write(), merged by kind (runs split over kinds), AVI auto
-    re-taken by today's rule (repick_auto)."""
+    """Tables and cases of results_*.json files written by write(), merged by kind (runs split over kinds; methods added
+    to the same cases by bench/extend_edits.py), AVI auto re-taken by today's rule (repick_auto)."""
     merged = {}
     for path in paths:
         with open(path, encoding="utf-8") as f:
             for kind, done in json.load(f).items():
+                part = {"table": done["table"], "rows": done["cases"], "seconds": done["seconds"]}
                 if kind in merged:
-                    raise ValueError(f"{path}: kind {kind!r} is already in an earlier file; give each kind once")
-                merged[kind] = {"table": done["table"], "rows": done["cases"], "seconds": done["seconds"]}
+                    add_methods(merged[kind], part, f"{path}: kind {kind!r}")
+                    continue
+                merged[kind] = part
                 merged[kind]["auto_moved"] = repick_auto(merged[kind])
     return merged
 

@@ -48,14 +48,16 @@ class Lab:
         self.sigmas = self.schedule()
         self.timesteps = self.model.get_model_object("model_sampling").timestep(self.sigmas[:-1]).float()
 
-    def schedule(self) -> torch.Tensor:
+    def schedule(self, steps: int = STEPS) -> torch.Tensor:
         import comfy.samplers
         sampling = self.model.get_model_object("model_sampling")
-        return comfy.samplers.calculate_sigmas(sampling, SCHEDULER, STEPS).float()
+        return comfy.samplers.calculate_sigmas(sampling, SCHEDULER, steps).float()
 
-    def step_at(self, fraction: float) -> int:
-        """The sampler step whose timestep is nearest fraction·999 (as Capture Latent at Step chooses)."""
-        return int(torch.argmin((self.timesteps - fraction * 999).abs()))
+    def step_at(self, fraction: float, steps: int = STEPS) -> int:
+        """The sampler step of a `steps`-step run whose timestep is nearest fraction·999 (as Capture Latent at Step chooses)."""
+        timesteps = self.timesteps if steps == STEPS else \
+            self.model.get_model_object("model_sampling").timestep(self.schedule(steps)[:-1]).float()
+        return int(torch.argmin((timesteps - fraction * 999).abs()))
 
     def cond(self, text: str):
         if text not in self.conds:
@@ -65,18 +67,19 @@ class Lab:
     def to_raw(self, x_model: torch.Tensor) -> torch.Tensor:
         return self.model.model.process_latent_out(x_model)
 
-    def trajectory(self, prompt: str, seed: int, cfg: float = None) -> Trajectory:
-        """The whole 50-step run of one prompt and seed, cached."""
+    def trajectory(self, prompt: str, seed: int, cfg: float = None, steps: int = STEPS) -> Trajectory:
+        """The whole run of one prompt and seed (50 steps, or `steps` of the same sampler and scheduler), cached."""
         import comfy.sample
         cfg = self.cfg if cfg is None else cfg
-        key = (prompt, seed, cfg)
+        key = (prompt, seed, cfg, steps)
         if key not in self.trajectories:
             xs, x0s = [], []
             noise = comfy.sample.prepare_noise(self.empty, seed)
-            final = comfy.sample.sample(self.model, noise, STEPS, cfg, SAMPLER, SCHEDULER, self.cond(prompt), self.cond(""),
+            final = comfy.sample.sample(self.model, noise, steps, cfg, SAMPLER, SCHEDULER, self.cond(prompt), self.cond(""),
                                         self.empty, callback=lambda i, x0, x, t: (xs.append(x.float().clone()), x0s.append(x0.float().clone())),
                                         disable_pbar=True, seed=seed)
-            self.trajectories[key] = Trajectory(torch.cat(xs), torch.cat(x0s), self.sigmas, final.float())
+            sigmas = self.sigmas if steps == STEPS else self.schedule(steps)
+            self.trajectories[key] = Trajectory(torch.cat(xs), torch.cat(x0s), sigmas, final.float())
         return self.trajectories[key]
 
     def finish(self, x_model: torch.Tensor, step: int, prompts: list, switch_after: int = 0, cfg: float = None,
@@ -153,12 +156,14 @@ class Setting:
     z_vectors: str = "as trained"
     finish: str = defaults.PACK["finish"]  # "original", "target", or "target N": the target for N steps, then the original
     z_from: str = "scratch"    # "scratch": z on the target prompt's own run; "branch": x's run, the target prompt from x's step
+    z_steps: int = STEPS       # steps of z's own run (same sampler and scheduler; z at its step nearest tz): fewer costs less
+    phi_seed: int = 0          # > 0: Φ trained on the captures of the case's seed + phi_seed (a saved Φ reused on a new seed)
     renoise: float = 0.0       # > 0: the edit (made at x's step) joins the original's run this share of T earlier, so the
                                # finish denoises it over more steps (space x0; ρ = 0 is the switch at (tx + renoise)·T)
 
     def train_key(self):
         return (self.tx, self.dtau, self.space, self.k, self.hidden, self.epochs, self.samples, self.weights, self.train_z,
-                self.vp, self.cfg, self.z_from)
+                self.vp, self.cfg, self.z_from, self.z_steps, self.phi_seed)
 
 
 BASE = Setting()
@@ -192,24 +197,26 @@ class Editor:
         original, target = self.pair(case)
         lab = self.lab
         to = lab.trajectory(original, case["seed"], s.cfg)
-        sx, sz = lab.step_at(s.tx), lab.step_at(s.tx - s.dtau)
+        sx, sz = lab.step_at(s.tx), lab.step_at(s.tx - s.dtau, s.z_steps)
         if s.z_from == "branch":
             key = (original, target, case["seed"], sx, sz, s.cfg)
             if key not in self.branches:
                 self.branches[key] = lab.branch(to.x[sx:sx + 1], sx, sz, target, s.cfg)
             z_state, z_x0 = self.branches[key]
         else:
-            tt = lab.trajectory(target, case["seed"], s.cfg)
+            tt = lab.trajectory(target, case["seed"], s.cfg, s.z_steps)
             z_state, z_x0 = tt.x[sz:sz + 1], tt.x0[sz:sz + 1]
         if s.space == "x0":
             return sx, sz, to.x0[sx:sx + 1], z_x0, to.x0[sx:sx + 1], z_x0
+        if s.z_steps != STEPS:
+            raise ValueError(f"z on its own {s.z_steps}-step run is measured for space 'x0' only; got space {s.space!r}")
         scale = (lambda t, step: lab.vp(t, step)) if s.vp else (lambda t, step: t)
         return sx, sz, scale(to.x[sx:sx + 1], sx), scale(z_state, sz), to.x0[sx:sx + 1], z_x0
 
     def phi(self, i, case, s: Setting):
         key = (i, s.train_key())
         if key not in self.phis:
-            sx, sz, x, z, x0x, x0z = self.captured(case, s)
+            sx, sz, x, z, x0x, x0z = self.captured(dict(case, seed=case["seed"] + s.phi_seed), s)
             settings = TrainSettings(k=s.k, hidden=s.hidden, epochs=s.epochs, samples_per_pair=None if s.samples < 0 else s.samples,
                                      weights=LossWeights(*s.weights), z_vectors=s.train_z, seed=0)
             if s.space == "x0":  # as Train AVI Φ does for SVDs of x0: the forward process at σ = 0

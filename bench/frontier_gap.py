@@ -1,6 +1,7 @@
 """How far an edit lies above or below the prompt switch's frontier, with a bootstrap interval over the cases.
 
 Usage: python bench/frontier_gap.py RESULTS.json [RESULTS.json ...] [--curve AVI] [--resamples 2000] [--out FILE.json]
+       [--paired POINT REFERENCE]
 
 Reads the per-case scores bench_edits.py stores (results_*.json). The switch's frontier for one kind is the upper
 convex hull of (identity distance, success) over the original (0, 0), the switch at 0.9 … 0.5·T and the target from
@@ -44,18 +45,37 @@ def means(cases: list, methods: list, pick: torch.Tensor) -> torch.Tensor:
     return table[pick].mean(1)
 
 
-def gaps(cases: list, curve: list, resamples: int, seed: int = 0) -> dict:
-    """{curve point: (gap on the cases as run, 5th percentile, 95th percentile)} against the switch's frontier."""
+def resampled_gaps(cases: list, curve: list, resamples: int, seed: int = 0) -> torch.Tensor:
+    """[1 + R, M] gap of each curve point to the switch's frontier: on the cases as run, then on each resample of them."""
     n = len(cases)
     gen = torch.Generator().manual_seed(seed)
     pick = torch.cat([torch.arange(n).view(1, n), torch.randint(n, (resamples, n), generator=gen)])
     frontier = means(cases, FRONTIER, pick)
     points = means(cases, curve, pick)
-    out = {}
-    for j, name in enumerate(curve):
-        g = points[:, j, 1] - hull_success(frontier, points[:, j, 0])
-        lo, hi = torch.quantile(g[1:], torch.tensor([0.05, 0.95], dtype=torch.float64)).tolist()
-        out[name] = (float(g[0]), lo, hi)
+    return torch.stack([points[:, j, 1] - hull_success(frontier, points[:, j, 0]) for j in range(len(curve))], 1)
+
+
+def interval(g: torch.Tensor) -> tuple:
+    """(value as run, 5th percentile, 95th percentile) of a [1 + R] resampled figure."""
+    lo, hi = torch.quantile(g[1:], torch.tensor([0.05, 0.95], dtype=torch.float64)).tolist()
+    return float(g[0]), lo, hi
+
+
+def gaps(cases: list, curve: list, resamples: int, seed: int = 0) -> dict:
+    """{curve point: (gap on the cases as run, 5th percentile, 95th percentile)} against the switch's frontier."""
+    g = resampled_gaps(cases, curve, resamples, seed)
+    return {name: interval(g[:, j]) for j, name in enumerate(curve)}
+
+
+def paired_differences(results: dict, point: str, reference: str, resamples: int) -> dict:
+    """{kind, and "mean over kinds": (point's gap less the reference's, 5th, 95th percentile)}: both read on the same
+    resamples of each kind's cases, so the interval is that of the difference itself."""
+    out, total = {}, 0
+    for kind, done in results.items():
+        g = resampled_gaps(done["rows"], [point, reference], resamples)
+        diff = g[:, 0] - g[:, 1]
+        out[kind], total = interval(diff), total + diff / len(results)
+    out["mean over kinds"] = interval(total)
     return out
 
 
@@ -71,8 +91,15 @@ def main(argv=None) -> int:
     parser.add_argument("--curve", nargs="+", default=["AVI", "AVI auto"], help="method names or curve prefixes")
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--out", default="", help="also write the gaps as JSON")
+    parser.add_argument("--paired", nargs=2, metavar=("POINT", "REFERENCE"), default=None,
+                        help="print instead POINT's gap less REFERENCE's per kind and over kinds (e.g. 'z 20 steps ρ=1' 'AVI ρ=1')")
     args = parser.parse_args(argv)
     results = read_results(args.results)
+    if args.paired:
+        print(f"| kind | {args.paired[0]} less {args.paired[1]} (gap to the switch's frontier) | 90 % interval |\n|---|---|---|")
+        for kind, (d, lo, hi) in paired_differences(results, *args.paired, args.resamples).items():
+            print(f"| {kind} | {d:+.3f} | {lo:+.3f} … {hi:+.3f} |")
+        return 0
     dump = {}
     print("| kind | method | success / identity | gap to the switch's frontier | 90 % interval |")
     print("|---|---|---|---|---|")

@@ -118,7 +118,9 @@ class CaptureLatentAtStep(AVINode):
                                                         "(z branched off x: only the steps between are sampled; seed unused)."),
                 io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
                              tooltip="Noise seed. Use the same seed for the original and the target capture."),
-                io.Int.Input("steps", default=50, min=1, max=10000, tooltip="Total sampling steps of the trajectory (paper: 50)."),
+                io.Int.Input("steps", default=50, min=1, max=10000,
+                             tooltip="Total sampling steps of the trajectory (paper: 50). z may take fewer than x (same sampler and "
+                                     "scheduler): 10 ddim_uniform steps reach 0.5·T in 5 evaluations instead of 25."),
                 io.Float.Input("cfg", default=7.5, min=0.0, max=100.0, step=0.1, round=0.01, tooltip="Classifier-free guidance scale."),
                 io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="ddim",
                                tooltip="Sampler (paper: ddim). Inject Latent continues with the same one."),

@@ -1,5 +1,6 @@
 """bench/bench_edits.py on one case per kind: every method runs and is scored, and the lab's edits meet the switch where
 they must (finishing under the target prompt from an unedited x is the stock prompt switch at x's step)."""
+import os
 from dataclasses import replace
 
 import pytest
@@ -7,6 +8,8 @@ import torch
 
 from bench import bench_edits as E
 from bench.edit_lab import BASE, Editor, Lab
+
+REFERENCE = os.path.join(E.REPO_ROOT, "bench", "reference", "edits")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +50,51 @@ def test_the_cost_benchmark_counts_an_edit_as_the_edit_benchmark_does(digits_lab
         counted = bench_cost.edit_evaluations(digits_lab.model, BASE.tx, BASE.tx - BASE.dtau, branch=z_from == "branch")
         assert counted == E.evaluations(digits_lab, replace(BASE, z_from=z_from)), z_from
     assert bench_cost.edit_evaluations(digits_lab.model, 0.6, 0.5, branch=False) == 76
+
+
+def test_z_on_a_run_of_fewer_steps_costs_that_runs_steps_to_the_same_timestep(digits_lab):
+    from bench import bench_cost
+    sz50, sz10 = digits_lab.step_at(0.5), digits_lab.step_at(0.5, 10)
+    timesteps10 = digits_lab.model.get_model_object("model_sampling").timestep(digits_lab.schedule(10)[:-1])
+    assert (sz50, sz10) == (24, 4) and float(timesteps10[sz10]) == pytest.approx(float(digits_lab.timesteps[sz50]))
+    coarse = replace(BASE, z_steps=10)
+    assert E.evaluations(digits_lab, coarse) == E.evaluations(digits_lab, BASE) - (sz50 - sz10) == 56 <= 1.25 * E.STEPS
+    assert bench_cost.edit_evaluations(digits_lab.model, BASE.tx, 0.5, branch=False, z_steps=10) == 56
+    assert bench_cost.edit_evaluations(digits_lab.model, BASE.tx, 0.5, branch=False, z_steps=20) == 61 \
+        == E.evaluations(digits_lab, replace(BASE, z_steps=20)) <= 1.25 * E.STEPS
+
+
+def test_a_stored_run_extended_with_a_setting_equal_to_the_default_scores_it_as_stored(digits_lab, monkeypatch):
+    """extend_edits draws a stored case's original again and scores new settings against it: the default's own setting
+    under another name gives the stored default's scores (the benchmark is deterministic)."""
+    from bench import extend_edits
+    stored = E.read_results([os.path.join(REFERENCE, "results_digits.json")])["stroke"]
+    results = {"stroke": dict(stored, rows=stored["rows"][:1])}
+    monkeypatch.setitem(E.VARIANTS, "z 50 steps", (replace(BASE, z_steps=E.STEPS), (1.0,)))
+    added = extend_edits.extend("digits", results, ["z 50 steps", "z 20 steps"], lab=digits_lab)["stroke"]
+    new, old = added["cases"][0]["scores"], results["stroke"]["rows"][0]["scores"]
+    for key in ("success", "leak"):
+        assert new["z 50 steps ρ=1"][key] == old["AVI ρ=1"][key], key
+    assert new["z 50 steps ρ=1"]["identity"] == pytest.approx(old["AVI ρ=1"]["identity"], abs=1e-4)
+    assert new["z 20 steps ρ=1"]["identity"] != pytest.approx(old["AVI ρ=1"]["identity"], abs=1e-6), "another z, another edit"
+    assert added["table"]["z 20 steps ρ=1"]["evaluations"] == 61 and set(added["table"]) == {"z 50 steps ρ=1", "z 20 steps ρ=1"}
+    moved = dict(stored["rows"][0], seed=stored["rows"][0]["seed"] + 100)
+    with pytest.raises(ValueError, match="made by another version"):
+        extend_edits.case_pair(next(k for k in extend_edits.K.KINDS if k.name == "stroke"), moved)
+
+
+def test_a_file_of_added_methods_merges_into_its_run_and_a_paired_difference_reads_both():
+    from bench import frontier_gap
+    runs = [os.path.join(REFERENCE, f) for f in ("results_digits.json", "results_digits_zsteps.json")]
+    results = E.read_results(runs)
+    assert {"AVI ρ=1", "z 20 steps ρ=1", "z 10 steps ρ=1.5"} <= set(results["stroke"]["table"])
+    assert all({"AVI ρ=1", "z 20 steps ρ=1"} <= set(r["scores"]) for r in results["stroke"]["rows"])
+    same = frontier_gap.paired_differences(results, "AVI ρ=1", "AVI ρ=1", 50)
+    assert all(v == (0.0, 0.0, 0.0) for v in same.values()) and len(same) == 4
+    z20 = frontier_gap.paired_differences(results, "z 20 steps ρ=1", "AVI ρ=1", 200)
+    assert z20["stroke"][0] == pytest.approx(-0.054, abs=5e-4) and z20["mean over kinds"][0] == pytest.approx(-0.027, abs=5e-4)
+    with pytest.raises(ValueError, match="already in an earlier file"):
+        E.read_results(runs + runs[1:])
 
 
 @pytest.mark.parametrize("model,kind", [("digits", "stroke"), ("people", "person → woman")])

@@ -173,3 +173,23 @@ def test_integrate_without_phi_moves_towards_zs_own_spectrum(host, tiny_ckpt):
     p["integrate"]["inputs"]["s_inf"] = "Sx→S"
     with pytest.raises(ExecutionFailed, match="S_inf 'Sx→S' uses Φ's predicted spectrum: give a Φ"):
         host.run(p, outputs=["inject"])
+
+
+
+def test_z_on_a_coarser_run_trains_and_edits_and_a_phi_of_the_full_run_accepts_it(host, tiny_ckpt):
+    p = edit_prompt(tiny_ckpt["eps"], size=64, tx=0.6, space="x0", s_inf="Sx→S",
+                    training=dict(SMALL_TRAINING, k=1, z_vectors="aligned"))
+    # a second z on the full 20-step run and a Φ trained on it, beside the edit's own Φ
+    p["capture_z_full"] = dict(p["capture_z"], inputs=dict(p["capture_z"]["inputs"]))
+    p["svd_z_full"] = dict(p["svd_z"], inputs=dict(p["svd_z"]["inputs"], latent=["capture_z_full", 0]))
+    p["train_full"] = dict(p["train"], inputs=dict(p["train"]["inputs"], z=["svd_z_full", 0]))
+    p["capture_z"]["inputs"]["steps"] = 10  # ddim_uniform: 10 steps reach t = 501 at step 4, 20 steps at step 9
+    result = host.run(p, outputs=["train", "svd_z", "svd_z_full", "inject", "unedited_inject"])
+    zc, zf = result.output("svd_z").info, result.output("svd_z_full").info
+    assert (zc.step, zc.steps, zf.step, zf.steps) == (4, 10, 9, 20) and zc.timestep == zf.timestep
+    assert result.output("train").info.timestep_z == zc.timestep
+    edited, unedited = result.output("inject")["samples"], result.output("unedited_inject")["samples"]
+    assert (edited - unedited).abs().mean().item() > 1e-3, "the edit with z of 10 steps changes the image"
+    p["integrate"]["inputs"]["phi"] = ["train_full", 0]
+    reused = host.run(p, outputs=["inject"])
+    assert reused.output("inject")["samples"].shape == edited.shape, "a Φ trained on the 20-step z integrates the 10-step z"
