@@ -64,6 +64,19 @@ def test_z_on_a_run_of_fewer_steps_costs_that_runs_steps_to_the_same_timestep(di
         == E.evaluations(digits_lab, replace(BASE, z_steps=20)) <= 1.25 * E.STEPS
 
 
+def test_a_phi_of_another_seed_is_the_phi_that_seeds_own_captures_train(digits_lab):
+    """The reuse setting edits a case's own x and z with the Φ trained on seed + phi_seed, as a saved Φ is reused."""
+    editor = Editor(digits_lab)
+    case = {"original": "a handwritten 3", "target": "a bold handwritten 3", "seed": 0}
+    reused = editor.phi(0, case, replace(BASE, phi_seed=1))
+    own_of_next = editor.phi(1, dict(case, seed=1), BASE)
+    from avi_core.phi import predict
+    x = editor.captured(case, BASE)[2]
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(predict(reused, x), predict(own_of_next, x)))
+        assert not torch.equal(predict(editor.phi(0, case, BASE), x)[0], predict(reused, x)[0]), "the case's own Φ differs"
+
+
 def test_a_stored_run_extended_with_a_setting_equal_to_the_default_scores_it_as_stored(digits_lab, monkeypatch):
     """extend_edits draws a stored case's original again and scores new settings against it: the default's own setting
     under another name gives the stored default's scores (the benchmark is deterministic)."""
