@@ -128,20 +128,22 @@ def monotone(values: list, tolerance: float = 0.01) -> bool:
     return all(b >= a - tolerance for a, b in zip(values, values[1:])) and values[-1] > values[0]
 
 
+def method_row(scores: list, judge, evaluations: int) -> dict:
+    """One method's table row over one kind's cases: rates, means, FD of the judge's features to real images, evaluations."""
+    n = len(scores)
+    feats = torch.stack([s.features for s in scores])
+    return {"success": sum(s.success for s in scores) / n, "identity": sum(s.identity for s in scores) / n,
+            "leak": sum(s.leak for s in scores) / n, "sure_leak": sum(s.sure_leak for s in scores) / n,
+            "fd": DM.frechet_distance(feats, judge.real_features) if n > 2 else float("nan"), "evaluations": evaluations}
+
+
 def summarise(rows: list, judge, evals: dict) -> dict:
-    """Per method over the cases of one kind: rates, means, model evaluations, FD of the judge's features to real images."""
+    """Per method over the cases of one kind: method_row, and how often the goal rises with ρ along each AVI curve."""
     table = {}
     for r in rows:
         take_auto(r)
     for method in method_names():
-        scores = [r["scores"][method] for r in rows]
-        feats = torch.stack([s.features for s in scores])
-        table[method] = {"success": sum(s.success for s in scores) / len(scores),
-                         "identity": sum(s.identity for s in scores) / len(scores),
-                         "leak": sum(s.leak for s in scores) / len(scores),
-                         "sure_leak": sum(s.sure_leak for s in scores) / len(scores),
-                         "fd": DM.frechet_distance(feats, judge.real_features) if len(scores) > 2 else float("nan"),
-                         "evaluations": evals[method]}
+        table[method] = method_row([r["scores"][method] for r in rows], judge, evals[method])
     for name, (_, rhos) in AVI_METHODS.items():
         rises = [monotone([r["scores"][f"{name} ρ={rho:g}"].value for rho in rhos]) for r in rows]
         table[f"{name} ρ={rhos[-1]:g}"]["rho_monotone"] = sum(rises) / len(rises)

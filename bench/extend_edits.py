@@ -23,7 +23,6 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from bench import bench_edits as B  # noqa: E402
-from bench import digit_metrics as DM  # noqa: E402
 from bench import edit_kinds as K  # noqa: E402
 from bench.edit_lab import Editor, Lab  # noqa: E402
 
@@ -36,15 +35,6 @@ def case_pair(kind: K.Kind, row: dict) -> K.Pair:
         raise ValueError(f"{kind.name}: the case with seed {row['seed']} is {row['original']!r} → {row['target']!r}, but pair {i} "
                          f"of this benchmark is {pair.original!r} → {pair.target!r}: the run was made by another version")
     return pair
-
-
-def method_row(scores: list, judge, evaluations: int) -> dict:
-    """A method's table row over one kind's cases (as bench_edits.summarise)."""
-    n = len(scores)
-    feats = torch.stack([s.features for s in scores])
-    return {"success": sum(s.success for s in scores) / n, "identity": sum(s.identity for s in scores) / n,
-            "leak": sum(s.leak for s in scores) / n, "sure_leak": sum(s.sure_leak for s in scores) / n,
-            "fd": DM.frechet_distance(feats, judge.real_features) if n > 2 else float("nan"), "evaluations": evaluations}
 
 
 def extend(model: str, results: dict, variants: list, log=print, lab: Lab = None) -> dict:
@@ -77,7 +67,7 @@ def extend(model: str, results: dict, variants: list, log=print, lab: Lab = None
         for name in variants:
             setting, rhos = B.VARIANTS[name]
             for r in rhos:
-                table[f"{name} ρ={r:g}"] = method_row(scored[f"{name} ρ={r:g}"], judge, B.evaluations(lab, setting))
+                table[f"{name} ρ={r:g}"] = B.method_row(scored[f"{name} ρ={r:g}"], judge, B.evaluations(lab, setting))
             rises = [B.monotone([c["scores"][f"{name} ρ={r:g}"]["value"] for r in rhos]) for c in cases]
             table[f"{name} ρ={rhos[-1]:g}"]["rho_monotone"] = sum(rises) / len(rises)
         added[kind_name] = {"table": table, "seconds": time.perf_counter() - start, "cases": cases}
