@@ -35,6 +35,25 @@ RECORD_JS = f"""() => {{
 # The preview each SaveImage node shows: its images, loaded.
 SHOWN_JS = """() => app.graph.nodes.filter(n => n.type === 'SaveImage')
   .map(n => ({id: String(n.id), shown: (n.imgs || []).filter(i => i.complete && i.naturalWidth > 0).length}))"""
+# Fits the whole graph in view and asks for a frame each poll: the canvas loads a node's images as it draws it on
+# screen, and a Save Image node that grows to its preview after a fit may need the view fitted again.
+SHOWING_JS = f"""() => {{
+  app.canvas.deselectAll()
+  app.extensionManager.command.execute('Comfy.Canvas.FitView')
+  app.canvas.setDirty(true, true)
+  return ({SHOWN_JS})().every(n => n.shown > 0)
+}}"""
+
+
+def wait_for_previews(page, timeout_ms: int = 60_000) -> list:
+    """Waits until every Save Image node shows its images; the nodes' state when it is not so in time."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(SHOWING_JS, timeout=timeout_ms, polling=1000)
+    except PlaywrightTimeout as error:
+        raise AssertionError(f"Save Image previews not shown in {timeout_ms} ms: {page.evaluate(SHOWN_JS)}") from error
+    return page.evaluate(SHOWN_JS)
 
 
 class SingleThreadServer(ComfyServer):

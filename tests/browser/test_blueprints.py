@@ -24,7 +24,7 @@ from devkit import browser
 from devkit.demo import DIGITS_NAME
 from devkit.server import REPO_ROOT
 
-from .conftest import ARTIFACTS, PACK_NAME, RECORD_JS, SHOWN_JS, SingleThreadServer
+from .conftest import ARTIFACTS, PACK_NAME, RECORD_JS, SingleThreadServer, wait_for_previews
 
 ATTRIBUTE_EDIT, IMAGE_EDIT = "AVI attribute edit", "AVI edit an image"
 # The folders a user opens in the node library to reach the pack's blueprints, per frontend.
@@ -152,9 +152,8 @@ def test_both_blueprints_from_the_node_library_run_to_images(fresh_server, chrom
         run = page.evaluate("() => window.__devkitRun")
         print(f"\nboth blueprints from the node library: {time.monotonic() - start:.1f} s")
         assert run["done"] == "success", run["done"]
-        # The canvas draws (and frontend 1.32 loads) a node's images once on screen: all are, fitted above.
-        page.wait_for_function(f"() => ({SHOWN_JS})().every(n => n.shown > 0)", timeout=30_000)
-        shown = page.evaluate(SHOWN_JS)
+        # The canvas draws (and frontend 1.32 loads) a node's images once on screen: all are, the graph fitted.
+        shown = wait_for_previews(page)
         assert len(shown) == len(SAVED) and all(n["shown"] > 0 for n in shown), shown
         browser.screenshot(page, os.path.join(ARTIFACTS, "blueprints_ran.png"), full_detail=False)
     finally:

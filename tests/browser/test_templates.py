@@ -16,7 +16,7 @@ from devkit import browser
 from devkit.demo import DIGITS_NAME
 from devkit.server import REPO_ROOT
 
-from .conftest import ARTIFACTS, PACK_NAME, RECORD_JS, SHOWN_JS, SingleThreadServer
+from .conftest import ARTIFACTS, PACK_NAME, RECORD_JS, SingleThreadServer, wait_for_previews
 
 TEMPLATE = "digits_bold"
 # The card around a template's title shows a loaded picture as wide as the pack's thumbnails.
@@ -75,9 +75,7 @@ def test_a_template_from_the_template_browser_runs_to_images(fresh_server, chrom
         print(f"\n{TEMPLATE} from the template browser: {time.monotonic() - start:.1f} s")
         assert run["done"] == "success", run["done"]
         # As a user looks at the whole graph: the canvas draws (and frontend 1.32 loads) a node's images once on screen.
-        page.evaluate("async () => await app.extensionManager.command.execute('Comfy.Canvas.FitView')")
-        page.wait_for_function(f"() => ({SHOWN_JS})().every(n => n.shown > 0)", timeout=30_000)
-        shown = page.evaluate(SHOWN_JS)
+        shown = wait_for_previews(page)
         assert len(shown) >= 4 and all(n["shown"] > 0 for n in shown), shown
         browser.screenshot(page, os.path.join(ARTIFACTS, f"template_{TEMPLATE}_ran.png"), full_detail=False)
     finally:
