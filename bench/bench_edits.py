@@ -29,14 +29,15 @@ import torch
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from avi_core import strength  # noqa: E402
+from avi_core import defaults, strength  # noqa: E402
 from bench import digit_metrics as DM  # noqa: E402
 from bench import edit_kinds as K  # noqa: E402
 from bench.edit_lab import BASE, PAPER, STEPS, Editor  # noqa: E402
 
 CHECKPOINTS = {model: os.path.join(REPO_ROOT, "demo_models", f"avi_demo_tiny_{model}_sd2.safetensors") for model in ("digits", "people")}
 SWITCHES = (0.9, 0.8, 0.7, 0.6, 0.5)
-# name -> (setting, ρ values): each ρ is one point of the method's curve
+# name -> (setting, ρ values): each ρ is one point of the method's curve. "AVI" takes z on x's own 50 steps, as the
+# stored runs (bench/reference/edits) were made; the workflows' z on 20 steps (defaults.Z_STEPS) is "z 20 steps".
 AVI_METHODS = {"AVI paper": (PAPER, (0.0, 0.25, 0.5, 0.75, 1.0)), "AVI": (BASE, (0.0, 0.5, 1.0, 1.25, 1.5, 2.0))}
 # Candidate settings a run can add beside them (--variants), for comparing methods on the same cases.
 RHOS = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0)
@@ -58,9 +59,10 @@ VARIANTS = {
     # the image manifold (ρ = 0 is the switch at 0.7T or 0.8T; 5 or 10 evaluations more)
     "renoise 0.7T": (replace(BASE, renoise=0.1), RHOS),
     "renoise 0.8T": (replace(BASE, renoise=0.2), RHOS),
-    # z on the target prompt's own run of fewer steps (same sampler and scheduler), taken at its step nearest 0.5·T
+    # z on the target prompt's own run of fewer steps (same sampler and scheduler), taken at its step nearest 0.5·T;
+    # 20 is the workflows' default (its curve and automatic strength: extend_edits.py --auto, label z20)
     "z 10 steps": (replace(BASE, z_steps=10), (0.5, 1.0, 1.25, 1.5)),
-    "z 20 steps": (replace(BASE, z_steps=20), (1.0,)),
+    "z 20 steps": (replace(BASE, z_steps=defaults.Z_STEPS), RHOS),
     # Φ trained on the next seed's captures, as a saved Φ is reused on a new seed (x and z stay the case's own)
     "Φ of another seed": (replace(BASE, phi_seed=1), (1.0, 1.25)),
 }
@@ -231,6 +233,9 @@ def plot_frontier(path: str, model: str, results: dict) -> None:
             ax.plot([p["identity"] for p in pts], [p["success"] for p in pts], "s-", color=colour, label=name)
             for r, p in zip(rhos, pts):
                 ax.annotate(f"{r:g}", (p["identity"], p["success"]), fontsize=7, color=colour, xytext=(3, 3), textcoords="offset points")
+            if name != "AVI" and f"{name} auto" in t:  # a candidate setting's own automatic strength (extend_edits.py --auto)
+                a = t[f"{name} auto"]
+                ax.plot([a["identity"]], [a["success"]], "D", color=colour, markerfacecolor="none", markersize=9, label=f"{name} auto")
         a = t[AUTO]
         ax.plot([a["identity"]], [a["success"]], "D", color="tab:blue", markerfacecolor="none", markersize=9, label=AUTO)
         s = t["target from scratch"]
@@ -286,13 +291,17 @@ def repick_auto(done: dict) -> int:
 
 
 def add_methods(done: dict, part: dict, where: str) -> None:
-    """Merge a file's methods of one kind (bench/extend_edits.py) into the run of the same cases."""
+    """Merge a file's methods of one kind (bench/extend_edits.py) into the run of the same cases. The file may repeat a
+    method an earlier file gave if it brings new ones too and scores the repeated one the same in every case (a
+    deterministic rerun of it: a setting's whole curve where one ρ of it was measured before)."""
     same = [(r["original"], r["target"], r["seed"]) for r in done["rows"]] == \
            [(r["original"], r["target"], r["seed"]) for r in part["rows"]]
-    if not same or set(done["table"]) & set(part["table"]):
+    again = set(done["table"]) & set(part["table"])
+    if not same or again == set(part["table"]) or any(row["scores"][m] != added["scores"][m]
+                                                      for m in again for row, added in zip(done["rows"], part["rows"])):
         raise ValueError(f"{where} is already in an earlier file; give each kind once, or a file of other methods on the "
                          "same cases (bench/extend_edits.py)")
-    done["table"].update(part["table"])
+    done["table"].update({m: row for m, row in part["table"].items() if m not in again})
     for row, added in zip(done["rows"], part["rows"]):
         row["scores"].update(added["scores"])
     done["seconds"] += part["seconds"]
@@ -327,6 +336,7 @@ def main(argv=None) -> int:
                         help="run nothing: merge these results files (one model, kinds run apart) into one frontier "
                              "plot, table and verdict, written as --models' first model with --label")
     args = parser.parse_args(argv)
+    AVI_METHODS.update({name: VARIANTS[name] for name in args.variants})  # their curves drawn too with --from-results
     if args.from_results:
         model = args.models[0] + (f"_{args.label}" if args.label else "")
         results = read_results(args.from_results)
@@ -338,7 +348,6 @@ def main(argv=None) -> int:
                                                               for k, d in results.items()))
         return 0
     torch.set_num_threads(1)  # many small tensors: one thread is faster on a shared CPU (see tests/host/conftest.py)
-    AVI_METHODS.update({name: VARIANTS[name] for name in args.variants})
     import tempfile
     from devkit import comfy_host
     comfy_host.boot(tempfile.mkdtemp(prefix="avi-bench-"), pack_dir=REPO_ROOT)

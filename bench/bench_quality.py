@@ -11,7 +11,8 @@ Methods, all from the same seed and the same 50-step ddim trajectory:
 - switch at f·T: stock KSamplerAdvanced, original prompt up to the step of f·T, target after it (f = 0.9 ... 0.5)
 - AVI paper ρ = 0 ... 1: the paper's literal settings (Tx 0.8, Tz 0.5, noisy VP latents, k = N/2, S_inf S, z tail,
   λ 3/10/10/10, 5 epochs, 5000 resampled pairs), Φ 512 wide
-- AVI ρ = 0 ... 2: the pack's defaults (Tx 0.6, Tz 0.5, x0 predictions, k = 1, S_inf Sx→S, z aligned, same Φ training)
+- AVI ρ = 0 ... 2: the pack's defaults (Tx 0.6, Tz 0.5 on the target's own run of 20 steps, x0 predictions, k = 1,
+  S_inf Sx→S, z aligned, same Φ training)
 Every method also reports its model evaluations (sampler steps; a reused Φ needs no training) and the
 identity distance (1 − cosine of the classifier's style-blind features; bench/digit_metrics.py).
 Prints one table, writes results.json and a picture grid (rows: cases, columns: methods).
@@ -38,7 +39,7 @@ PAPER_TRAINING = dict(k=0, hidden=512, epochs=5, samples_per_pair=-1, batch_size
                       lambda_1=3.0, lambda_2=10.0, lambda_3=10.0, lambda_4=10.0, rho=1.0, z_vectors="tail", seed=0)
 # (Tx, Tz, SVD Decompose space, Train k and z_vectors, Integrate s_inf, ρ values)
 PAPER = dict(defaults.PAPER, rhos=(0.0, 0.25, 0.5, 0.75, 1.0))
-DEFAULT = dict(defaults.PACK, rhos=(0.0, 0.5, 1.0, 1.25, 1.5, 2.0))
+DEFAULT = dict(defaults.PACK, z_steps=defaults.Z_STEPS, rhos=(0.0, 0.5, 1.0, 1.25, 1.5, 2.0))  # z as the workflows take it
 DEFAULT_RHO = defaults.PACK["rho"]
 MONOTONE_UP_TO = 1.5  # the ρ-monotone rate is taken over ρ <= this (the slider goes on to 2, where the edit breaks up)
 SWITCHES = (0.9, 0.8, 0.7, 0.6, 0.5)
@@ -107,10 +108,11 @@ def integrate(p: dict, name: str, phi: str, x: str, z: str, rho_list: str, s_inf
 
 def avi(p: dict, tag: str, method: dict, seed: int) -> str:
     """Captures, SVDs, Φ, the ρ sweep and its finish for one AVI setting; returns the sweep's decode node."""
-    cap = lambda pos, frac: {"class_type": "AVICaptureLatent", "inputs": {  # noqa: E731
+    cap = lambda pos, frac, steps: {"class_type": "AVICaptureLatent", "inputs": {  # noqa: E731
         "model": ["ck", 0], "positive": [pos, 0], "negative": ["neg", 0], "latent_image": ["empty", 0], "seed": seed,
-        **SAMPLING, "timestep_fraction": frac, "step": -1}}
-    p[f"cap_x_{tag}"], p[f"cap_z_{tag}"] = cap("orig", method["tx"]), cap("tgt", method["tz"])
+        **dict(SAMPLING, steps=steps), "timestep_fraction": frac, "step": -1}}
+    p[f"cap_x_{tag}"] = cap("orig", method["tx"], SAMPLING["steps"])
+    p[f"cap_z_{tag}"] = cap("tgt", method["tz"], method.get("z_steps", SAMPLING["steps"]))
     for side in "xz":
         p[f"svd_{side}_{tag}"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": [f"cap_{side}_{tag}", 0], "space": method["space"]}}
     p[f"train_{tag}"] = {"class_type": "AVITrainPhi", "inputs": {"x": [f"svd_x_{tag}", 0], "z": [f"svd_z_{tag}", 0],

@@ -1,13 +1,14 @@
 """Add candidate settings to a stored run of the edit benchmark: the same cases, only the new methods computed.
 
 Usage: python bench/extend_edits.py RESULTS.json [RESULTS.json ...] --model people --variants "z 20 steps" --label L
-       [--out bench/results/edits]
+       [--auto] [--out bench/results/edits]
 
 A run of bench/bench_edits.py keeps each case's prompts, seed and every method's scores (results_*.json). This reads
 such files, draws each case's original again (the benchmark is deterministic: the same seed gives the same image), makes
 the edits of the named settings (bench_edits.VARIANTS), scores them with the kind's judge against that original, and
-writes the new methods alone (results_MODEL_LABEL.json) with the frontier of the run and them together
-(frontier_MODEL_LABEL.png). bench_edits.read_results, and so frontier_gap.py and bench_edits.py --from-results, merge
+writes the new methods alone (results_MODEL_LABEL.json; with --auto, also "NAME auto": the ρ the model picks along the
+setting's curve as AVI auto does along the default's, each case's agreements kept beside it) with the frontier of the
+run and them together (frontier_MODEL_LABEL.png). bench_edits.read_results, and so frontier_gap.py and bench_edits.py --from-results, merge
 such a file into the run it extends when both are given. No switch, target from scratch or default curve is redrawn.
 """
 import argparse
@@ -37,9 +38,14 @@ def case_pair(kind: K.Kind, row: dict) -> K.Pair:
     return pair
 
 
-def extend(model: str, results: dict, variants: list, log=print, lab: Lab = None) -> dict:
+def auto_name(variant: str) -> str:
+    return f"{variant} auto"
+
+
+def extend(model: str, results: dict, variants: list, log=print, lab: Lab = None, auto: bool = False) -> dict:
     """Every setting of `variants` scored on the cases of a stored run (read_results), as a results file of its own:
-    {kind: {"table", "seconds", "cases": [{original, target, seed, scores}]}} (lab: the model, loaded already)."""
+    {kind: {"table", "seconds", "cases": [{original, target, seed, scores, agreement}]}} (lab: the model, loaded already;
+    auto: each variant's automatic strength too, B.auto_rho over its curve's ρ > 0, agreements kept per case)."""
     lab = lab or Lab(B.CHECKPOINTS[model])
     editor = Editor(lab)
     kinds = {k.name: k for k in K.KINDS if k.model == model}
@@ -52,17 +58,23 @@ def extend(model: str, results: dict, variants: list, log=print, lab: Lab = None
             pair = case_pair(kind, row)
             case = {"original": row["original"], "target": row["target"], "seed": row["seed"], "pair": pair}
             o = judge.reading(lab.decode(lab.trajectory(case["original"], case["seed"]).final), pair)
-            scores = {}
+            scores, agreement, picked = {}, {}, {}
             for name in variants:
                 setting, rhos = B.VARIANTS[name]
                 for r in rhos:
                     image = editor.image((kind_name, i), case, replace(setting, rho=r))
                     scores[f"{name} ρ={r:g}"] = judge.score(judge.reading(image, pair), o, pair, kind.may_change)
+                if auto:
+                    agreement[name] = editor.agreement((kind_name, i), case, setting, list(rhos))
+                    picked[name] = B.auto_rho(list(rhos), agreement[name])
+                    scores[auto_name(name)] = scores[f"{name} ρ={picked[name]:g}"]
             for method, s in scores.items():
                 scored.setdefault(method, []).append(s)
             cases.append({"original": row["original"], "target": row["target"], "seed": row["seed"],
-                          "scores": {m: {k: v for k, v in vars(s).items() if k != "features"} for m, s in scores.items()}})
+                          "scores": {m: {k: v for k, v in vars(s).items() if k != "features"} for m, s in scores.items()},
+                          **({"agreement": agreement, "auto_rho": picked} if auto else {})})
             lab.trajectories.clear()
+            editor.branches.clear()
         table = {}
         for name in variants:
             setting, rhos = B.VARIANTS[name]
@@ -70,6 +82,9 @@ def extend(model: str, results: dict, variants: list, log=print, lab: Lab = None
                 table[f"{name} ρ={r:g}"] = B.method_row(scored[f"{name} ρ={r:g}"], judge, B.evaluations(lab, setting))
             rises = [B.monotone([c["scores"][f"{name} ρ={r:g}"]["value"] for r in rhos]) for c in cases]
             table[f"{name} ρ={rhos[-1]:g}"]["rho_monotone"] = sum(rises) / len(rises)
+            if auto:
+                evaluations = B.evaluations(lab, setting) + 2 * len(rhos)  # as AVI auto: two per ρ for the agreement
+                table[auto_name(name)] = B.method_row(scored[auto_name(name)], judge, evaluations)
         added[kind_name] = {"table": table, "seconds": time.perf_counter() - start, "cases": cases}
         log(f"{model} / {kind_name}: {len(cases)} cases extended in {added[kind_name]['seconds']:.0f} s")
     return added
@@ -81,6 +96,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True, choices=list(B.CHECKPOINTS))
     parser.add_argument("--variants", nargs="+", required=True, choices=list(B.VARIANTS))
     parser.add_argument("--label", required=True, help="the new files' suffix")
+    parser.add_argument("--auto", action="store_true", help="each variant's automatic strength too (two evaluations per ρ)")
     parser.add_argument("--out", default=os.path.join(REPO_ROOT, "bench", "results", "edits"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -88,7 +104,7 @@ def main(argv=None) -> int:
     import tempfile
     from devkit import comfy_host
     comfy_host.boot(tempfile.mkdtemp(prefix="avi-bench-"), pack_dir=REPO_ROOT)
-    added = extend(args.model, results, args.variants)
+    added = extend(args.model, results, args.variants, auto=args.auto)
     name = f"{args.model}_{args.label}"
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"results_{name}.json"), "w", encoding="utf-8") as f:

@@ -18,7 +18,7 @@ sys.path.insert(0, REPO_ROOT)
 
 from devkit.blueprint_builder import BlueprintBuilder  # noqa: E402
 from devkit.build_workflows import (BLUE, CORE_VERSION, GREEN, METHOD, PACK_ID, PACK_MODULE, PAPER_SAMPLING, PURPLE,  # noqa: E402
-                                    SEED, TRAINING, version)
+                                    SEED, TRAINING, version, z_sampling)
 from devkit.build_workflows_real import REFINE  # noqa: E402
 
 OUT_DIR = os.path.join(REPO_ROOT, "subgraphs")
@@ -87,10 +87,12 @@ def add_nodes(b: BlueprintBuilder, start: str) -> dict:
         n["encode"] = b.add("VAEEncode", (c["prompt"], 520))
         sampling = {k: SAMPLING[k] for k in ("steps", "cfg", "sampler_name", "scheduler")}  # retraced by the captures
         n["start"] = n["invert"] = b.add("AVIInvertLatent", (c["prompt"], 620), dict(sampling, refine=REFINE), color=BLUE)
+    runs = {"capture_x": SAMPLING, "capture_z": z_sampling(SAMPLING, METHOD, inverted=start == "image")}
     for key, prompt, fraction, y in (("capture_x", "original", METHOD["tx"], 0), ("capture_z", "target", METHOD["tz"], 340)):
-        widgets = dict(SAMPLING, timestep_fraction=fraction, **({"seed": SEED} if start == "noise" else {}))
+        widgets = dict(runs[key], timestep_fraction=fraction, **({"seed": SEED} if start == "noise" else {}))
         n[key] = b.add("AVICaptureLatent", (c["capture"], y), widgets, color=BLUE,
-                       title=f"Capture {'x: original' if key == 'capture_x' else 'z: target'} at {fraction:g}·T")
+                       title=f"Capture {'x: original' if key == 'capture_x' else 'z: target'} at {fraction:g}·T"
+                             + (f", {runs[key]['steps']} steps" if runs[key]["steps"] != SAMPLING["steps"] else ""))
     for key, y in (("svd_x", 0), ("svd_z", 160)):
         n[key] = b.add("AVISVDDecompose", (c["svd"], y), {"space": METHOD["space"]}, title=f"SVD Decompose {key[-1]}", color=BLUE)
     n["train"] = b.add("AVITrainPhi", (c["train"], 0), dict(TRAINING), color=PURPLE)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
-from avi_core.defaults import PACK, PAPER  # noqa: E402
+from avi_core.defaults import FULL_STEPS, PACK, PAPER, Z_STEPS  # noqa: E402
 from devkit.workflow_builder import WorkflowBuilder  # noqa: E402
 
 PACK_ID, PACK_MODULE, CORE_VERSION = "avi-latent-svd", "avi-latent-svd", "0.3.75"
@@ -60,7 +60,8 @@ def method_text(method: dict) -> str:
             "finishes the edit\nwith the target prompt (its `target` input), the unedited x with the original")
 
 
-DEFAULTS_TEXT = f"""the pack's defaults: 50 `ddim` steps on `ddim_uniform`, {method_text(PACK)}. The paper's
+DEFAULTS_TEXT = f"""the pack's defaults: {FULL_STEPS} `ddim` steps on `ddim_uniform` (z's capture on a run of {Z_STEPS} where it
+starts from noise: only z's x0 at {PACK['tz']:g}·T enters the edit), {method_text(PACK)}. The paper's
 literal settings (x at 0.8·T, `space` latent, k = N/2, `tail`, S_inf `S`, ρ = 1, the original prompt to the end)
 are in digits_bold_paper and the README: measured on the tiny digits model, they do not change the attribute"""
 SHARED_SETTINGS = f"""**Keep** {DEFAULTS_TEXT}.
@@ -142,13 +143,26 @@ def prompts_and_model(b: WorkflowBuilder, original: str, target: str, batch: int
     return n
 
 
-def captures(b: WorkflowBuilder, n: dict) -> None:
-    """x (original prompt, Tx) and z (target prompt, Tz) from the same seed (or n["start"], an inverted image), and their SVDs."""
-    method = n["family"].method
+def z_sampling(sampling: dict, method: dict, inverted: bool, composed: bool = False) -> dict:
+    """z's capture run: Z_STEPS of x's FULL_STEPS `ddim_uniform` steps where z is decomposed as x0 (defaults.Z_STEPS) and
+    starts from noise; otherwise x's own run (an inverted start is the noise of x's full run, not of a coarser one; two
+    composed attributes are measured with z on the full run, bench/bench_real.py)."""
+    coarser = (sampling["steps"] == FULL_STEPS and sampling["scheduler"] == "ddim_uniform" and method["space"] == "x0"
+               and not inverted and not composed)
+    return dict(sampling, steps=Z_STEPS) if coarser else dict(sampling)
+
+
+def captures(b: WorkflowBuilder, n: dict, composed: bool = False) -> None:
+    """x (original prompt, Tx) and z (target prompt, Tz; z_sampling) from the same seed (or n["start"], an inverted
+    image), and their SVDs."""
+    method, sampling = n["family"].method, n["family"].sampling
+    runs = {"capture_x": sampling, "capture_z": z_sampling(sampling, method, "start" in n, composed)}
     for name, prompt, fraction, y in (("capture_x", "original", method["tx"], 0), ("capture_z", "target", method["tz"], 340)):
         label = f"x: original at {fraction:g}·T" if name == "capture_x" else f"z: target at {fraction:g}·T"
+        if runs[name]["steps"] != sampling["steps"]:
+            label += f", {runs[name]['steps']} steps"
         seed = n["seed"].widgets["value"]  # shown on the linked widget too
-        n[name] = b.add("AVICaptureLatent", (X["capture"], y), dict(n["family"].sampling, seed=seed, timestep_fraction=fraction),
+        n[name] = b.add("AVICaptureLatent", (X["capture"], y), dict(runs[name], seed=seed, timestep_fraction=fraction),
                         title=f"Capture {label}", color=BLUE)
         b.connect(n["ckpt"], "MODEL", n[name], "model")
         b.connect(n[prompt], 0, n[name], "positive")

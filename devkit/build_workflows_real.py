@@ -125,7 +125,7 @@ def build_composed(object_info: dict) -> dict:
         n["target_2"] = b.add("CLIPTextEncode", (X["prompt"], 640), {"text": second}, title="Second target prompt", size=[420, 150],
                               color=GREEN)
         b.connect(n["ckpt"], "CLIP", n["target_2"], "clip")
-        captures(b, n)
+        captures(b, n, composed=True)
         n["capture_z2"] = b.add("AVICaptureLatent", (X["capture"], 700), dict(family.sampling, seed=n["seed"].widgets["value"],
                                 timestep_fraction=family.method["tz"]), title=f"Capture z₂: second target at {family.method['tz']:g}·T", color=BLUE)
         for source, output, socket in ((n["ckpt"], "MODEL", "model"), (n["target_2"], 0, "positive"), (n["negative"], 0, "negative"),

@@ -83,14 +83,22 @@ def test_a_stored_run_extended_with_a_setting_equal_to_the_default_scores_it_as_
     from bench import extend_edits
     stored = E.read_results([os.path.join(REFERENCE, "results_digits.json")])["stroke"]
     results = {"stroke": dict(stored, rows=stored["rows"][:1])}
-    monkeypatch.setitem(E.VARIANTS, "z 50 steps", (replace(BASE, z_steps=E.STEPS), (1.0,)))
-    added = extend_edits.extend("digits", results, ["z 50 steps", "z 20 steps"], lab=digits_lab)["stroke"]
+    monkeypatch.setitem(E.VARIANTS, "z 50 steps", (replace(BASE, z_steps=E.STEPS), (0.0, 1.0)))
+    monkeypatch.setitem(E.VARIANTS, "z 20 steps", (replace(BASE, z_steps=20), (0.0, 1.0)))
+    added = extend_edits.extend("digits", results, ["z 50 steps", "z 20 steps"], lab=digits_lab, auto=True)["stroke"]
     new, old = added["cases"][0]["scores"], results["stroke"]["rows"][0]["scores"]
     for key in ("success", "leak"):
         assert new["z 50 steps ρ=1"][key] == old["AVI ρ=1"][key], key
     assert new["z 50 steps ρ=1"]["identity"] == pytest.approx(old["AVI ρ=1"]["identity"], abs=1e-4)
     assert new["z 20 steps ρ=1"]["identity"] != pytest.approx(old["AVI ρ=1"]["identity"], abs=1e-6), "another z, another edit"
-    assert added["table"]["z 20 steps ρ=1"]["evaluations"] == 61 and set(added["table"]) == {"z 50 steps ρ=1", "z 20 steps ρ=1"}
+    assert new["z 20 steps ρ=0"]["identity"] == pytest.approx(old["AVI ρ=0"]["identity"], abs=1e-4), "ρ = 0: z unused"
+    # the automatic strength along each curve, from the agreements kept per case (ρ = 0 is the reference, 1 the one pick)
+    case = added["cases"][0]
+    assert case["auto_rho"] == {"z 50 steps": 1.0, "z 20 steps": 1.0} and len(case["agreement"]["z 20 steps"]) == 2
+    assert case["agreement"]["z 20 steps"][0] == pytest.approx(case["agreement"]["z 50 steps"][0], abs=1e-5), "ρ = 0: z unused"
+    assert new["z 20 steps auto"] == new["z 20 steps ρ=1"]
+    assert added["table"]["z 20 steps ρ=1"]["evaluations"] == 61 and added["table"]["z 20 steps auto"]["evaluations"] == 61 + 4
+    assert set(added["table"]) == {f"z {n} steps {m}" for n in (50, 20) for m in ("ρ=0", "ρ=1", "auto")}
     moved = dict(stored["rows"][0], seed=stored["rows"][0]["seed"] + 100)
     with pytest.raises(ValueError, match="made by another version"):
         extend_edits.case_pair(next(k for k in extend_edits.K.KINDS if k.name == "stroke"), moved)
@@ -108,6 +116,26 @@ def test_a_file_of_added_methods_merges_into_its_run_and_a_paired_difference_rea
     assert z20["stroke"][0] == pytest.approx(-0.054, abs=5e-4) and z20["mean over kinds"][0] == pytest.approx(-0.027, abs=5e-4)
     with pytest.raises(ValueError, match="already in an earlier file"):
         E.read_results(runs + runs[1:])
+    # A file that repeats a measured method beside new ones merges where it scores it the same (a rerun), not otherwise.
+    stroke = results["stroke"]
+
+    def part(names: dict) -> dict:  # {name in the file: the measured method it carries}
+        return {"table": {n: stroke["table"][m] for n, m in names.items()}, "seconds": 1.0,
+                "rows": [{**{k: r[k] for k in ("original", "target", "seed")}, "scores": {n: r["scores"][m] for n, m in names.items()}}
+                         for r in stroke["rows"]]}
+
+    first, curve = {"z 20 steps ρ=1": "z 20 steps ρ=1"}, {"z 20 steps ρ=1": "z 20 steps ρ=1", "z 40 steps ρ=1": "z 10 steps ρ=1"}
+    base = E.read_results(runs[:1])["stroke"]
+    E.add_methods(base, part(first), "first")
+    E.add_methods(base, part(curve), "the curve with the measured ρ")
+    assert "z 40 steps ρ=1" in base["table"] and base["rows"][3]["scores"]["z 20 steps ρ=1"] == stroke["rows"][3]["scores"]["z 20 steps ρ=1"]
+    with pytest.raises(ValueError, match="already in an earlier file"):
+        E.add_methods(base, part(first), "nothing new")
+    again, otherwise = E.read_results(runs[:1])["stroke"], part(curve)
+    otherwise["rows"][3]["scores"]["z 20 steps ρ=1"] = dict(otherwise["rows"][3]["scores"]["z 20 steps ρ=1"], identity=1.0)
+    E.add_methods(again, part(first), "first")
+    with pytest.raises(ValueError, match="already in an earlier file"):
+        E.add_methods(again, otherwise, "one case scored otherwise")
 
 
 @pytest.mark.parametrize("model,kind", [("digits", "stroke"), ("people", "person → woman")])

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from avi_core.defaults import PACK
+from avi_core.defaults import FULL_STEPS, PACK, Z_STEPS
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SUBGRAPH_DIR = os.path.join(REPO_ROOT, "subgraphs")
@@ -81,6 +81,10 @@ def test_the_placed_node_starts_at_the_packs_defaults(file_name):
     assert integrate["widgets_values"][:2] == [PACK["rho"], PACK["s_inf"]]
     fractions = [n["widgets_values"][-2] for n in by_type["AVICaptureLatent"]]  # timestep_fraction, then step
     assert fractions == [PACK["tx"], PACK["tz"]]
+    # steps (before cfg, sampler, scheduler, fraction, step): z on a coarser run from noise, on the inversion's run
+    # from an image (the inversion is the noise of x's own steps)
+    steps = [n["widgets_values"][-6] for n in by_type["AVICaptureLatent"]]
+    assert steps == [FULL_STEPS, Z_STEPS if "AVIInvertLatent" not in by_type else FULL_STEPS], steps
     assert [n["widgets_values"][1] for n in by_type["AVISVDDecompose"]] == [PACK["space"]] * 2  # after sigma
     (train,) = by_type["AVITrainPhi"]
     assert train["widgets_values"][0] == PACK["k"] and PACK["z_vectors"] in train["widgets_values"]

@@ -219,3 +219,26 @@ def test_every_workflow_has_a_thumbnail_for_the_template_browser():
     for name in NAMES:
         with Image.open(os.path.join(WORKFLOW_DIR, f"{name}.jpg")) as thumb:
             assert thumb.format == "JPEG" and thumb.width == 768 and thumb.height > 300, name
+
+
+# The workflows whose z is captured on a coarser run (defaults.Z_STEPS of x's 50 `ddim_uniform` steps, from noise).
+COARSE_Z = {"digits_bold", "digits_rho_sweep", "people_woman", "sd21_castle", "sd21_female", "sd21_male", "sd21_old",
+            "sd21_reuse_phi", "sd21_rho_sweep", "sd21_smile", "sd21_young"}
+
+
+def test_z_is_captured_on_20_steps_where_x_runs_50_from_noise_and_on_xs_run_elsewhere():
+    """The default edit costs 61 evaluations: z on Z_STEPS where measured so; from an inverted image, for composed
+    attributes, the paper preset, SDXL and Flux, z keeps x's steps (widgets: seed, control, steps, cfg, sampler, …)."""
+    from avi_core.defaults import FULL_STEPS, Z_STEPS
+
+    coarse = set()
+    for name in NAMES:
+        captures = {n["title"].split(":")[0]: n["widgets_values"] for n in load(name)["nodes"] if n["type"] == "AVICaptureLatent"}
+        if "Capture x" not in captures:
+            continue  # the findings workflows capture one run
+        x, zs = captures["Capture x"], [v for title, v in captures.items() if title.startswith("Capture z")]
+        assert zs and all(z[3:6] == x[3:6] for z in zs), f"{name}: z shares x's cfg, sampler and scheduler"
+        if any(z[2] != x[2] for z in zs):
+            assert x[2] == FULL_STEPS and x[5] == "ddim_uniform" and [z[2] for z in zs] == [Z_STEPS], name
+            coarse.add(name)
+    assert coarse == COARSE_Z
