@@ -10,8 +10,8 @@ BaseModel, ModelPatcher; random weights, so timing only) and, in one process on 
 - Train AVI Φ at the node's defaults (the pack's x0 space, k 1, `aligned`, hidden 4096, 5 epochs) on the pair the
   generation captured (x0 at its last two steps), and at the `compact` width (512);
 - the SVD work of one edit: SVD Decompose of x and z and AVI Integrate (Φ, Algorithm 1, recomposition) at ρ = 1;
-- the model evaluations of an edit with a reused Φ at the pack's default, with z on its own run of 20 steps and with z
-  branched off x's run.
+- the model evaluations of an edit with a reused Φ at the pack's default (z on its own run of defaults.Z_STEPS steps),
+  with z on a run of the generation's steps and with z branched off x's run.
 --small swaps the UNet for SD1.5's layout at 1/10 of the width (a check that the script runs; not the benchmark).
 """
 import argparse
@@ -28,7 +28,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO_ROOT)
 
 from avi_core import PHI_PRESETS, CapturedPairs, TrainSettings, integrate, train_phi  # noqa: E402
-from avi_core.defaults import PACK  # noqa: E402
+from avi_core.defaults import PACK, Z_STEPS  # noqa: E402
 from avi_core.svd import decompose_float32  # noqa: E402
 
 GENERATION_STEPS = 50
@@ -118,9 +118,10 @@ def main(argv=None) -> int:
         patcher = build_sd15(unet)
         params = sum(p.numel() for p in patcher.model.diffusion_model.parameters())
         seconds, x, z = time_generation(patcher, unet["context_dim"], args.steps)
-        evaluations = {"default (z on the target's own run)": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=False),
-                       "z branched off x's run": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=True),
-                       "z on its own run of 20 steps": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=False, z_steps=20)}
+        evaluations = {f"default (z on its own run of {Z_STEPS} steps)": edit_evaluations(patcher, PACK["tx"], PACK["tz"],
+                                                                                         branch=False, z_steps=Z_STEPS),
+                       f"z on its own run of {GENERATION_STEPS} steps": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=False),
+                       "z branched off x's run": edit_evaluations(patcher, PACK["tx"], PACK["tz"], branch=True)}
     step_s = statistics.mean(seconds[1:])
     generation_s = GENERATION_STEPS * step_s
     pairs = CapturedPairs(x, z, x, z, 0.0, 0.0, "eps")  # as Train AVI Φ passes x0 captures (space x0)

@@ -98,6 +98,11 @@ def evaluations(lab, setting) -> int:
     return (sx + 1) + z_steps + (STEPS - joins)
 
 
+def auto_evaluations(lab, setting, rhos) -> int:
+    """An edit at the automatic strength: the edit's evaluations, and two per ρ of the curve for the agreement."""
+    return evaluations(lab, setting) + 2 * len(rhos)
+
+
 def choose_cases(lab, judge, kind: K.Kind, count: int) -> list:
     """Per pair, the first seed (of SEEDS_TRIED from 100·i) whose original is a usable case."""
     cases = []
@@ -188,7 +193,7 @@ def run_model(model: str, count: int, log=print, kinds: list = None) -> dict:
         evals = {m: STEPS for m in method_names() if not m.startswith("AVI")}
         for name, (setting, rhos) in AVI_METHODS.items():
             evals.update({f"{name} ρ={r:g}": evaluations(lab, setting) for r in rhos})
-        evals[AUTO] = evaluations(lab, AVI_METHODS["AVI"][0]) + 2 * len(AVI_METHODS["AVI"][1])
+        evals[AUTO] = auto_evaluations(lab, *AVI_METHODS["AVI"])
         out[kind.name] = {"table": summarise(rows, judge, evals), "rows": rows, "seconds": time.perf_counter() - start}
         log(f"{model} / {kind.name}: {len(rows)} cases in {out[kind.name]['seconds']:.0f} s")
     return out

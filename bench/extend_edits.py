@@ -83,8 +83,7 @@ def extend(model: str, results: dict, variants: list, log=print, lab: Lab = None
             rises = [B.monotone([c["scores"][f"{name} ρ={r:g}"]["value"] for r in rhos]) for c in cases]
             table[f"{name} ρ={rhos[-1]:g}"]["rho_monotone"] = sum(rises) / len(rises)
             if auto:
-                evaluations = B.evaluations(lab, setting) + 2 * len(rhos)  # as AVI auto: two per ρ for the agreement
-                table[auto_name(name)] = B.method_row(scored[auto_name(name)], judge, evaluations)
+                table[auto_name(name)] = B.method_row(scored[auto_name(name)], judge, B.auto_evaluations(lab, setting, rhos))
         added[kind_name] = {"table": table, "seconds": time.perf_counter() - start, "cases": cases}
         log(f"{model} / {kind_name}: {len(cases)} cases extended in {added[kind_name]['seconds']:.0f} s")
     return added
