@@ -11,7 +11,8 @@ VAE Encode, VAE Decode, KSampler); the real digits are held-out MNIST digits the
 - real: one attribute on a real digit whose reconstruction lacks it; baselines from the same inverted latent
   (the target prompt all the way, the original prompt then the target after 0.8·T / 0.6·T) beside AVI.
 - composed: two attributes (stroke and slant) on generated and real digits: AVI Integrate with Φ₁, then Φ₂ on
-  its result, beside each single edit and the prompt naming both; success = both attributes reached.
+  its result, finished with the prompt naming both (defaults.STACKED) and with the original prompt, beside each
+  single edit, the prompt naming both and the switch to it; success = both attributes reached.
 Scores are bench/bench_quality.py's (identity distance, class kept, RMS, SSIM) against the unedited result.
 """
 import argparse
@@ -41,7 +42,10 @@ RHOS = tuple(sorted({1.0, 1.25, 1.5, defaults.PACK["rho"]}))
 PACK_TARGET = "tgt" if defaults.PACK["finish"] == "target" else None  # the prompt the pack's edit finishes with
 REAL_METHODS = (["reconstruction", "target from the inverted latent", "switch at 0.8T", "switch at 0.6T", "AVI paper ρ=1"]
                 + [f"AVI ρ={r:g}" for r in RHOS] + [f"AVI ρ={defaults.PACK['rho']:g}, cfg 1"])
-COMPOSED_METHODS = ("original", "prompt with both words", "first alone", "second alone", "composed")
+SWITCHES = (0.9, 0.8)  # the stock prompt switch to the prompt naming both attributes, after these fractions of T
+COMPOSED_METHODS = ("original", "prompt with both words", *(f"switch at {f:g}T" for f in SWITCHES), "first alone", "second alone",
+                    "composed, original finish", "composed")
+COMPOSED_PER_PAIR = 4  # cases per pair of attributes and source (generated, real)
 
 
 def words(attribute: str) -> dict:
@@ -164,8 +168,9 @@ def composed_case(ckpt: str, digit: int, first: str, second: str, name: str = No
     for tag, attrs in (("tgt2", words(second)), ("both", words(first) | words(second))):
         p[tag] = {"class_type": "CLIPTextEncode", "inputs": {"text": digits.prompt(digit, **attrs), "clip": ["ck", 1]}}
     start = real_start(p, name, CFG, REFINE) if name else ["empty", 0]
-    stacked = defaults.STACKED  # finished with the original prompt: no one target prompt has both attributes' words
+    stacked = defaults.STACKED
     rho = [stacked["rho"]]
+    targets = ("tgt", "tgt2", "both") if stacked["finish"] == "target" else (None, None, None)  # what each edit finishes with
     y1, x, _ = avi_edit(p, "first", stacked, "tgt", start, rho, seed=seed)
     y2, _, _ = avi_edit(p, "second", stacked, "tgt2", start, rho, x=x, seed=seed)
     p["svd_y1"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": y1, "space": stacked["space"]}}
@@ -173,9 +178,12 @@ def composed_case(ckpt: str, digit: int, first: str, second: str, name: str = No
     p["int_both"]["inputs"]["rho"] = stacked["rho"]
     both = (finish(p, "both_words", capture(p, "cap_0", "orig", 1.0, start), target="both") if name
             else Q.decode(p, "both_words", Q.ksampler(p, "ks_both", "both", seed)))
-    out = {"original": (finish(p, "original", ["cap_x_first", 0]), 0), "prompt with both words": (both, 0),
-           "first alone": (finish(p, "first", y1), 0), "second alone": (finish(p, "second", y2), 0),
-           "composed": (finish(p, "composed", y12), 0)}
+    out = {"original": (finish(p, "original", ["cap_x_first", 0]), 0), "prompt with both words": (both, 0)}
+    for f in SWITCHES:
+        out[f"switch at {f:g}T"] = (finish(p, f"sw{f:g}", capture(p, f"cap_sw{f:g}", "orig", f, start, seed=seed), target="both"), 0)
+    out |= {"first alone": (finish(p, "first", y1, target=targets[0]), 0), "second alone": (finish(p, "second", y2, target=targets[1]), 0),
+            "composed, original finish": (finish(p, "composed_original", y12), 0),
+            "composed": (finish(p, "composed", y12, target=targets[2]), 0)}
     return p, out
 
 
@@ -263,12 +271,18 @@ def run(host, ckpt: str, quick: bool, out_dir: str, parts=("reconstruction", "re
     if "real" in parts:
         done["real"], done["real_cases"] = real_edits(host, ckpt, judge, 1 if quick else 4, log)
     if "composed" in parts:
-        composed = composed_edits(host, ckpt, judge, 1 if quick else 2, PAIRS[:1] if quick else PAIRS, log)
+        composed = composed_edits(host, ckpt, judge, 1 if quick else COMPOSED_PER_PAIR, PAIRS[:1] if quick else PAIRS, log)
         done["composed"], done["composed_cases"] = composed["tables"], composed["cases"]
-    done["seconds"] = time.perf_counter() - start
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "real_results.json"), "w", encoding="utf-8") as f:
+    path = os.path.join(out_dir, "real_results.json")
+    if set(parts) != {"reconstruction", "real", "composed"} and os.path.exists(path):  # one part: the others stay as measured
+        with open(path, encoding="utf-8") as f:
+            done = json.load(f) | done | {f"{'_'.join(parts)}_seconds": time.perf_counter() - start}
+    else:
+        done["seconds"] = time.perf_counter() - start
+    with open(path + ".part", "w", encoding="utf-8") as f:
         json.dump(done, f, indent=1, ensure_ascii=False)
+    os.replace(path + ".part", path)
     return done
 
 
@@ -281,7 +295,7 @@ def report(done: dict) -> str:
     for source, table in done.get("composed", {}).items():
         n = sum(1 for c in done["composed_cases"] if c["source"] == source)
         parts.append(format_rows(table, COMPOSED_COLUMNS, f"two attributes, {source} digits ({n} cases)"))
-    return "\n\n".join(parts) + f"\n\n{done['seconds']:.0f} s"
+    return "\n\n".join(parts) + "\n\n" + ", ".join(f"{k.replace('_', ' ')}: {v:.0f}" for k, v in done.items() if k.endswith("seconds"))
 
 
 def main(argv=None) -> int:

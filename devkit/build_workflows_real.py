@@ -4,20 +4,20 @@ from dataclasses import replace
 from avi_core.defaults import STACKED
 from devkit.build_workflows import (BLUE, CORE_VERSION, DIGITS_FAMILY, DIGITS_SETTINGS, GREEN, PACK_ID, PACK_MODULE, PURPLE,
                                     SD21_FAMILY, X, Family, WorkflowBuilder, captures, edit_group_title, edit_target, finish,
-                                    learn, prompts_and_model, version)
+                                    finishes_with_target, learn, prompts_and_model, version)
 
 # name -> (label, original prompt, target prompt, family, image in input/)
 REAL_IMAGE = {
     "digits_real_image": ("Bold, on a real image", "a handwritten 3", "a bold handwritten 3", DIGITS_FAMILY, "avi_real_digit_3.png"),
     "sd21_real_image": ("Smile, on your photo", "a photo of a woman", "a photo of a smiling woman", SD21_FAMILY, "example.png"),
 }
-STACKED_TEXT = (f"\n\nStacked, each **AVI Integrate** is at ρ = {STACKED['rho']:g} and **Inject Latent** finishes with the original "
-                "prompt: no one target prompt has both attributes' words.")
+STACKED_TEXT = (f"\n\nStacked, each **AVI Integrate** is at ρ = {STACKED['rho']:g}; the stacked edit finishes with the prompt naming both "
+                "attributes, the first alone with its own target.")
 DIGITS_STACKED_FAMILY = replace(DIGITS_FAMILY, method=STACKED, settings=DIGITS_SETTINGS + STACKED_TEXT)
-# name -> (label, original prompt, first target, second target, family)
+# name -> (label, original prompt, first target, second target, the prompt naming both, family)
 COMPOSED = {
     "digits_two_attributes": ("Bold and slanted right", "a handwritten 4", "a bold handwritten 4",
-                              "a handwritten 4 slanted right", DIGITS_STACKED_FAMILY),
+                              "a handwritten 4 slanted right", "a bold handwritten 4 slanted right", DIGITS_STACKED_FAMILY),
 }
 REFINE = 2  # Invert Latent's fixed-point iterations: bench/bench_real.py, reconstruction table
 
@@ -106,7 +106,8 @@ then applies the first (**AVI Integrate 1**) and the second on its result (**SVD
 **AVI Integrate 2**): attributes stack like LoRAs. Press **Queue**.
 
 **Change**
-- the three prompts (green): each target adds its own attribute words to the original.
+- the four prompts (green): each target adds its own attribute words to the original; the last names both, for the
+  stacked edit's finish.
 - *rho* in each **AVI Integrate**: the strength of that attribute (0 leaves it out).
 - **Load AVI Φ** can replace either **Train AVI Φ**: stack attributes saved earlier.
 
@@ -118,13 +119,16 @@ then applies the first (**AVI Integrate 1**) and the second on its result (**SVD
 def build_composed(object_info: dict) -> dict:
     """{file name: workflow} of the two-attribute edits."""
     out = {}
-    for name, (label, original, first, second, family) in COMPOSED.items():
+    for name, (label, original, first, second, both_words, family) in COMPOSED.items():
         b = WorkflowBuilder(object_info, PACK_MODULE, PACK_ID, version(), CORE_VERSION)
         b.note(composed_note(label, original, first, second, family), (X["note"], 0), (420, 600))
         n = prompts_and_model(b, original, first, family=family)
         n["target_2"] = b.add("CLIPTextEncode", (X["prompt"], 640), {"text": second}, title="Second target prompt", size=[420, 150],
                               color=GREEN)
         b.connect(n["ckpt"], "CLIP", n["target_2"], "clip")
+        n["target_both"] = b.add("CLIPTextEncode", (X["prompt"], 830), {"text": both_words}, title="Both attributes prompt",
+                                 size=[420, 150], color=GREEN)
+        b.connect(n["ckpt"], "CLIP", n["target_both"], "clip")
         captures(b, n, composed=True)
         n["capture_z2"] = b.add("AVICaptureLatent", (X["capture"], 700), dict(family.sampling, seed=n["seed"].widgets["value"],
                                 timestep_fraction=family.method["tz"]), title=f"Capture z₂: second target at {family.method['tz']:g}·T", color=BLUE)
@@ -153,12 +157,14 @@ def build_composed(object_info: dict) -> dict:
                                  title="AVI Integrate 2 (second, on the first)", color=PURPLE)
         for source, socket in ((n["train_2"], "phi"), (n["svd_y1"], "x"), (n["svd_z2"], "z")):
             b.connect(source, 0, n["integrate_2"], socket)
-        both = finish(b, n, "edited", (n["integrate_2"], "y_pred"), 640, "Inject y₁₂ (both attributes)")
-        first_only = finish(b, n, "first", (n["integrate"], "y_pred"), 860, "Inject y₁ (first attribute)")
+        both = finish(b, n, "edited", (n["integrate_2"], "y_pred"), 640, "Inject y₁₂ (both attributes)",
+                      n["target_both"] if finishes_with_target(n) else None)
+        first_only = finish(b, n, "first", (n["integrate"], "y_pred"), 860, "Inject y₁ (first attribute)", edit_target(n))
         original_image = finish(b, n, "original", (n["capture_x"], "latent"), 1080, "Inject x (unedited)")
         side_by_side(b, n, "two_attributes", [original_image, first_only, both],
                      {"original": "Original", "first": "first attribute", "both": "both"})
-        b.group("3 · Stack the two attributes and finish with the original prompt", X["edit"] - 20, -60,
+        ending = "the prompt naming both" if finishes_with_target(n) else "the original prompt"
+        b.group(f"3 · Stack the two attributes and finish with {ending}", X["edit"] - 20, -60,
                 X["image"] + 820 - X["edit"], 1400, "#8A8")
         out[f"{name}.json"] = b.build(name, models=list(family.models) or None)
     return out

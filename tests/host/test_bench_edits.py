@@ -1,5 +1,6 @@
 """bench/bench_edits.py on one case per kind: every method runs and is scored, and the lab's edits meet the switch where
 they must (finishing under the target prompt from an unedited x is the stock prompt switch at x's step)."""
+import json
 import os
 from dataclasses import replace
 
@@ -181,3 +182,29 @@ def test_a_stored_run_is_read_with_todays_automatic_strength():
     row = done["table"][E.AUTO]
     assert row["success"] == pytest.approx(sum(r["scores"][E.AUTO]["success"] for r in done["rows"]) / 40)
     assert row["success"] >= done["table"]["AVI ρ=2"]["success"] + 0.2 and math.isnan(row["fd"]), "no features stored"
+
+
+# (kind, stored file's label, case): on each the switch at x's step (ρ = 0) misses the target and the default reaches it;
+# two of them the automatic strength takes past ρ = 1.
+PEOPLE_PINS = (("person → man", "man", 7), ("→ older", "older", 1), ("hair colour", "hair", 19))
+
+
+def test_the_default_edit_on_the_people_model_gives_its_benchmark_scores_and_automatic_strength(host, people_ckpt):
+    """The shipped default (z on 20 steps, ρ = 1, the target's finish) on three of the people model's benchmark cases:
+    every ρ of the curve scores as the committed run (results_people_z20_*.json), ρ = 1 reaches the attribute where
+    ρ = 0 does not, and the automatic strength picks the ρ the run picked."""
+    from bench import extend_edits
+    lab = Lab(E.CHECKPOINTS["people"])
+    for kind, label, index in PEOPLE_PINS:
+        stored = E.read_results([os.path.join(REFERENCE, f"results_people_{label}.json")])[kind]
+        added = extend_edits.extend("people", {kind: dict(stored, rows=stored["rows"][index:index + 1])}, ["z 20 steps"],
+                                    lab=lab, auto=True)[kind]["cases"][0]
+        with open(os.path.join(REFERENCE, f"results_people_z20_{label}.json"), encoding="utf-8") as f:
+            measured = json.load(f)[kind]["cases"][index]
+        assert (added["seed"], added["target"]) == (measured["seed"], measured["target"])
+        for method, s in measured["scores"].items():
+            assert (added["scores"][method]["success"], added["scores"][method]["leak"]) == (s["success"], s["leak"]), (kind, method)
+            assert added["scores"][method]["identity"] == pytest.approx(s["identity"], abs=1e-4), (kind, method)
+        assert not added["scores"]["z 20 steps ρ=0"]["success"] and added["scores"]["z 20 steps ρ=1"]["success"], kind
+        assert added["auto_rho"] == measured["auto_rho"], kind
+        assert added["agreement"]["z 20 steps"] == pytest.approx(measured["agreement"]["z 20 steps"], abs=1e-4), kind

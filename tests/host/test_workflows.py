@@ -242,3 +242,26 @@ def test_z_is_captured_on_20_steps_where_x_runs_50_from_noise_and_on_xs_run_else
             assert x[2] == FULL_STEPS and x[5] == "ddim_uniform" and [z[2] for z in zs] == [Z_STEPS], name
             coarse.add(name)
     assert coarse == COARSE_Z
+
+
+def finish_prompts(workflow: dict) -> dict:
+    """{Inject Latent's title: the text of the prompt linked to its `target`, or None}."""
+    links = {link[0]: link[1] for link in workflow["links"]}
+    nodes = {n["id"]: n for n in workflow["nodes"]}
+    out = {}
+    for inject in nodes_of(workflow, "AVIInjectLatent"):
+        link = next((i["link"] for i in inject["inputs"] if i["name"] == "target"), None)
+        out[inject["title"]] = nodes[links[link]]["widgets_values"][0] if link is not None else None
+    return out
+
+
+def test_two_stacked_attributes_finish_with_the_prompt_naming_both():
+    """defaults.STACKED: the stacked edit finishes with the prompt that has both attributes' words, the first alone with
+    its own target, the unedited x with the original prompt only."""
+    from avi_core.defaults import STACKED
+    workflow = load("digits_two_attributes")
+    texts = {n["title"]: n["widgets_values"][0] for n in nodes_of(workflow, "CLIPTextEncode")}
+    assert STACKED["finish"] == "target"
+    assert finish_prompts(workflow) == {"Inject y₁₂ (both attributes)": "a bold handwritten 4 slanted right",
+                                        "Inject y₁ (first attribute)": texts["Target prompt"], "Inject x (unedited)": None}
+    assert texts["Target prompt"] == "a bold handwritten 4" and texts["Second target prompt"] == "a handwritten 4 slanted right"
