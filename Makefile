@@ -42,7 +42,7 @@ HOST_ENV := AVI_COMFYUI_DIR=$(abspath $(HOST_DIR))
 # case-by-case fidelity to frontend 1.32.9, the frontend it models (v0.3.75's; run by `make test` there).
 HOST_TESTS := tests/host tests/install tests/browser --ignore=tests/browser/test_converter_fidelity.py
 
-.PHONY: test test-suite-075 test-tier-033 test-host env env-033 run ui browser-deps cli tiny-model people-model bench
+.PHONY: test test-fast test-suite-075 test-tier-033 test-host env env-033 run ui browser-deps cli tiny-model people-model bench
 
 # The whole suite on v0.3.75 and the host tier on ComfyUI 0.33.0, side by side (what CI runs): tests run
 # torch on one thread (tests/host/conftest.py; AVI_TEST_RUNS=2 tells the few that take two to keep one), so
@@ -53,6 +53,10 @@ test: env env-033
 
 test-suite-075: env
 	$(PY) -m pytest -q tests
+
+# The tests that boot no ComfyUI (avi_core, the Φ file, the docs' links, the data and judges): under a minute.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q tests/core
 
 test-tier-033: env-033
 	$(MAKE) --no-print-directory test-host HOST=0.33

@@ -9,7 +9,7 @@ import os
 
 AVI_FOLDER = "avi"
 # ComfyUI serves this folder at /extensions/<pack folder>/; the frontend's node help reads docs/<node id>.md
-# there (built from the README by devkit/build_node_docs.py). It holds no scripts.
+# there (built from docs/nodes.md by devkit/build_node_docs.py). It holds no scripts.
 WEB_DIRECTORY = "./web"
 
 

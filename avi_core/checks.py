@@ -27,6 +27,15 @@ def check_tensor(name: str, t, ndim: int, layout: str) -> None:
         raise ValueError(f"{name} contains {bad} NaN/Inf value(s) out of {t.numel()} ({describe(t)}); it must be finite")
 
 
+def check_channel(channel: int, channels: int, every: bool = True):
+    """A channel of a C-channel latent, 0 … C − 1, or −1 for every channel where `every` allows it (returned as None)."""
+    low = -1 if every else 0
+    if isinstance(channel, bool) or not isinstance(channel, int) or not low <= channel < channels:
+        allowed = "-1 (every channel) or 0" if every else "0"
+        raise ValueError(f"channel must be {allowed} to {channels - 1} for this {channels}-channel latent; got {channel!r}")
+    return None if channel < 0 else channel
+
+
 def check_latent(name: str, t) -> None:
     """A latent [B, C, H, W] with H, W >= 2 and finite values."""
     check_tensor(name, t, 4, "[B, C, H, W]")

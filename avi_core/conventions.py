@@ -1,4 +1,4 @@
-"""Latent conventions (DESIGN 2.1-2.2): VE ↔ VP normalisation and timestep fractions → sampler steps."""
+"""Latent conventions (docs/method.md, Capture and Latent convention): VE ↔ VP normalisation and timestep fractions → sampler steps."""
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -12,6 +12,15 @@ MODEL_KINDS = ("eps", "v", "flow")
 # does; "x0" is the model's clean prediction at the captured step, with the latent's own noise
 # (x − x0) added back after the edit (bench/diagnose_edit.py: edits of the noisy latent are undone).
 SPACES = ("x0", "latent")
+# ComfyUI counts a model's timesteps 0..T−1 with T = 1000; a timestep fraction f stands for f·(T − 1).
+NUM_TIMESTEPS = 1000
+LAST_TIMESTEP = NUM_TIMESTEPS - 1
+
+
+def families_differ(a: str, b: str) -> bool:
+    """Two model classes (ComfyUI's, e.g. SD15, SD20) differ only where both are recorded: "" is a capture or Φ file
+    made before the class was recorded, which only format and kind tell apart."""
+    return bool(a and b and a != b)
 
 
 def check_sigma(sigma) -> float:
@@ -76,9 +85,9 @@ def step_for_timestep_fraction(
     fraction: float,
     sigmas: torch.Tensor,
     sigma_to_timestep: Callable[[torch.Tensor], torch.Tensor],
-    num_timesteps: int = 1000,
+    num_timesteps: int = NUM_TIMESTEPS,
 ) -> StepChoice:
-    """Step i < steps whose timestep t(σ_i) is nearest fraction·(T-1) (DESIGN 2.1; T-1 = 999 as ComfyUI counts).
+    """Step i < steps whose timestep t(σ_i) is nearest fraction·(T-1) (docs/method.md, Capture; T-1 = 999 as ComfyUI counts).
 
     `sigmas` is the sampler's schedule (steps + 1 values, the last one usually 0); the final
     sigma is never chosen since nothing would be left to denoise after it.

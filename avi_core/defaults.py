@@ -13,8 +13,8 @@ PACK = dict(tx=0.6, tz=0.5, space="x0", k=1, z_vectors="aligned", s_inf="Sx→S"
 STACKED = dict(PACK, rho=1.25)
 # z enters the pack's edit only through its x0 prediction at tz·T, which a coarser run of the target prompt (same sampler
 # and scheduler, same start) reaches for fewer model evaluations: of 50 `ddim_uniform` steps, z's t = 501 is step 24
-# (25 evaluations), of 20 it is step 9 (10). Measured level with z on the full run over every model and kind (README,
-# Edits over models and kinds), so the shipped workflows capture z on Z_STEPS where x's run is FULL_STEPS `ddim_uniform`
-# steps from noise (devkit/build_workflows.z_sampling).
+# (25 evaluations), of 20 it is step 9 (10). Measured level with z on the full run over every model and kind
+# (docs/benchmarks.md, Edits over models and kinds), so the shipped workflows capture z on Z_STEPS where x's run is
+# FULL_STEPS `ddim_uniform` steps from noise (devkit/build_workflows.z_sampling).
 FULL_STEPS, Z_STEPS = 50, 20
 PAPER = dict(tx=0.8, tz=0.5, space="latent", k=0, z_vectors="tail", s_inf="S", rho=1.0, finish="original")

@@ -1,4 +1,4 @@
-"""Inference (DESIGN 2.7): y_pred = Û diag(S_inf) V̂ with Φ run on x, for one ρ or several at once."""
+"""Inference (docs/method.md, Inference): y_pred = Û diag(S_inf) V̂ with Φ run on x, for one ρ or several at once."""
 from typing import Optional
 
 import torch

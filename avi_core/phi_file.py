@@ -1,4 +1,4 @@
-"""Learned attributes on disk (DESIGN 5): Φ's weights plus metadata in one .safetensors file, written atomically."""
+"""Learned attributes on disk (docs/nodes.md, Save AVI Φ / Load AVI Φ): Φ's weights plus metadata in one .safetensors file, written atomically."""
 import json
 import math
 import os
@@ -9,7 +9,7 @@ import torch
 
 from .attribute_vectors import Z_VECTOR_MODES
 from .checks import describe
-from .conventions import MODEL_KINDS, SPACES
+from .conventions import LAST_TIMESTEP, MODEL_KINDS, NUM_TIMESTEPS, SPACES, families_differ
 from .phi import SingularValuePredictor
 
 FORMAT_VERSION = 1
@@ -19,8 +19,6 @@ META_PREFIX = "avi."
 # 16384 is Train AVI Φ's widest setting, and 2**30 parameters are 4 GiB as float32.
 LIMITS = {"channels": 64, "height": 512, "width": 512, "hidden": 16384}
 MAX_PARAMETERS = 2**30
-# ComfyUI counts timesteps 0..999; a capture's timestep lies in that range.
-NUM_TIMESTEPS = 1000
 # How far (in timesteps) a capture may land from the one Φ was trained at: other step counts or schedules move
 # the step nearest a fraction by up to half a step's spacing (25 at 20 ddim_uniform steps).
 TIMESTEP_TOLERANCE = 25.0
@@ -133,7 +131,7 @@ class AttributePhi:
         c, h, w = tuple(latent_shape)[-3:]
         info = self.info
         other_format = bool(latent_format and info.latent_format and latent_format != info.latent_format)
-        other_family = bool(model_family and info.model_family and model_family != info.model_family)
+        other_family = families_differ(model_family, info.model_family)
         other_kind = model_kind is not None and model_kind != info.model_kind
         if other_format or other_family or other_kind or c != info.channels:
             # Another model family: say so first, whatever the size (a 16-channel SD3 Φ on a 4-channel SD1.5 latent).
@@ -176,7 +174,7 @@ def family_text(latent_format, model_family, model_kind: str, channels: int) -> 
 
 def timestep_text(t: float) -> str:
     """A timestep with the fraction of T it stands for, e.g. 't = 801 (0.80·T)'."""
-    return f"t = {t:g} ({t / (NUM_TIMESTEPS - 1):.2f}·T)"
+    return f"t = {t:g} ({t / LAST_TIMESTEP:.2f}·T)"
 
 
 def info_to_metadata(info: PhiInfo) -> dict[str, str]:

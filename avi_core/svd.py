@@ -31,7 +31,7 @@ class LatentSVD:
 
 
 def canonical_signs(U: torch.Tensor, V: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fix the sign of each pair (u_i, v_i): the largest-magnitude entry of u_i is made positive (DESIGN 2.8)."""
+    """Fix the sign of each pair (u_i, v_i): the largest-magnitude entry of u_i is made positive (docs/method.md, Sign)."""
     check_matrices("U", U, "[..., H, N]")
     check_matrices("V", V, "[..., N, W]")
     if U.shape[:-2] != V.shape[:-2] or U.shape[-1] != V.shape[-2]:

@@ -1,4 +1,4 @@
-"""Training data for Φ by forward-process resampling of captured pairs (DESIGN 2.6).
+"""Training data for Φ by forward-process resampling of captured pairs (docs/method.md, Training data).
 
 From each captured pair (x at σx, z at σz, same seed) and the model's x0 predictions at those
 steps, draw x_i = x0_x + σx·ε_i and z_i = x0_z + σz·ε_i with a shared ε_i (both trajectories share

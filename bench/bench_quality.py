@@ -56,7 +56,7 @@ EDITS = {
     "slanted left": ("slanted left", {}, {"slant_word": "slanted left"}),
 }
 # Ink colour is left out: the model follows colour words, but its VAE decodes colour too loosely for
-# the palette statistic (bench/bench_model.py: 31 % of colour requests read back right; README).
+# the palette statistic (bench/bench_model.py: 31 % of colour requests read back right; docs/models.md).
 METHODS = (["original", "target from scratch"] + [f"switch at {f:g}T" for f in SWITCHES]
            + [f"AVI paper ρ={r:g}" for r in PAPER["rhos"]] + [f"AVI ρ={r:g}" for r in DEFAULT["rhos"]])
 

@@ -149,7 +149,7 @@ class Setting:
     samples: int = -1          # resampled pairs; -1 the paper's 5000, 0 the captured pair only
     weights: tuple = (3.0, 10.0, 10.0, 10.0)
     train_z: str = defaults.PACK["z_vectors"]
-    vp: bool = True            # DESIGN 2.2 (space "latent"): Φ sees VP-normalised latents; False: model-space latents
+    vp: bool = True            # docs/method.md, Latent convention (space "latent"): Φ sees VP-normalised latents; False: model-space latents
     cfg: float = 5.0
     rho: float = defaults.PACK["rho"]
     s_inf: str = defaults.PACK["s_inf"]

@@ -39,7 +39,7 @@ SWEEPS = {
     # where the paper's recipe loses the edit: the prompt of the remaining steps, and ρ up to 2
     "paper_finish": [replace(PAPER, rho=r, finish=f) for f in ("original", "target 5", "target 10", "target 15", "target")
                      for r in RHO_SWEEP],
-    # the paper's recipe: DESIGN 2's reading decisions against their alternatives, and its options
+    # the paper's recipe: the reading decisions of docs/method.md against their alternatives, and its options
     "paper_options": [PAPER] + [replace(PAPER, **kw) for kw in
                       [dict(vp=False), dict(samples=0), dict(s_inf="S+Δs"), dict(s_inf="Sx"), dict(z_vectors="head"),
                        dict(train_z="head"), dict(k=4), dict(k=12), dict(space="x0")]],

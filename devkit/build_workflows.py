@@ -63,7 +63,7 @@ def method_text(method: dict) -> str:
 DEFAULTS_TEXT = f"""the pack's defaults: {FULL_STEPS} `ddim` steps on `ddim_uniform` (z's capture on a run of {Z_STEPS} where it
 starts from noise: only z's x0 at {PACK['tz']:g}·T enters the edit), {method_text(PACK)}. The paper's
 literal settings (x at 0.8·T, `space` latent, k = N/2, `tail`, S_inf `S`, ρ = 1, the original prompt to the end)
-are in digits_bold_paper and the README: measured on the tiny digits model, they do not change the attribute"""
+are in digits_bold_paper and docs/method.md: measured on the tiny digits model, they do not change the attribute"""
 SHARED_SETTINGS = f"""**Keep** {DEFAULTS_TEXT}.
 Φ's width is 512 here: it trains in seconds on a GPU and ends within about 1 % of the paper's 4096-wide Φ; set
 `hidden` to 4096 in **Train AVI Φ** for the paper's exact network.
@@ -98,7 +98,7 @@ class Family:
 
 SD21_FAMILY = Family(SD21["name"], (SD21,), 512, NEGATIVE, PAPER_SAMPLING, TRAINING, SHARED_SETTINGS, "SD2.1")
 # SDXL base's usual sampling (Euler, cfg 5-8), kept to a one-step deterministic sampler: Inject Latent then
-# continues a capture exactly (README, Inject Latent).
+# continues a capture exactly (docs/nodes.md, Inject Latent).
 SDXL_SAMPLING = dict(steps=30, cfg=6.0, sampler_name="euler", scheduler="normal")
 SDXL_SETTINGS = f"""**Keep** the pack's method defaults: {method_text(PACK)}. Sampling: 30 `euler` steps on `normal`, cfg 6;
 another one-step deterministic sampler (`ddim`, `heun`) works too, a multistep or ancestral one does not continue
@@ -110,7 +110,7 @@ SDXL_ATTRIBUTES = {"sdxl_smile": ("Smile", "a portrait photo of a woman", "a por
 DIGITS_FAMILY = Family(DIGITS_CKPT, (), 128, "", dict(PAPER_SAMPLING, cfg=5.0), TRAINING, DIGITS_SETTINGS, "tiny digits model")
 PAPER_SETTINGS = """**Keep** the paper's literal settings: 50 `ddim` steps on `ddim_uniform`, x at 0.8·T and z at 0.5·T, both
 decomposed as noisy VP latents (`space` latent), k = N/2 = 8, z's vectors `tail` (Algorithm 1 as printed), S_inf `S`,
-ρ = 1, Φ 512 wide. On this model the edit barely changes the image (README, Edit quality); digits_bold has the pack's
+ρ = 1, Φ 512 wide. On this model the edit barely changes the image (docs/benchmarks.md, Edit quality); digits_bold has the pack's
 defaults, which edit."""
 PEOPLE_CKPT = "avi_demo_tiny_people_sd2.safetensors"
 PEOPLE_SETTINGS = f"""**Model**: the pack's own tiny people model (SD2 family, 128 px, 16x16 latents, trained on CPU from

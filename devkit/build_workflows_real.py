@@ -69,8 +69,8 @@ one: both captures start from the inverted latent instead of a seed's noise. Pre
 - *rho* in **AVI Integrate**: edit strength.
 
 **Invert Latent** runs at the captures' cfg ({family.sampling['cfg']:g}) with refine {REFINE}: finished
-unedited, the image comes back within a pixel RMS of about 0.006 of its VAE round trip (README, Real
-images). Inverting at cfg 1 and sampling at another cfg loses the image; keep the two cfg equal.
+unedited, the image comes back within a pixel RMS of about 0.006 of its VAE round trip (docs/benchmarks.md,
+Real images). Inverting at cfg 1 and sampling at another cfg loses the image; keep the two cfg equal.
 
 {family.settings}
 

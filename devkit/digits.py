@@ -28,7 +28,7 @@ COLOURS = {
     "blue": (0.2, 0.35, 1.0),
     "yellow": (1.0, 0.88, 0.08),
 }
-# Thresholds on the measured statistics, chosen from the real digits (see README, "The tiny digits model"):
+# Thresholds on the measured statistics, chosen from the real digits (see docs/models.md, "The tiny digits model"):
 # thickness = ink mass / the class's median ink mass among real digits; slant = shear of the ink (x per y).
 THIN_BELOW, BOLD_ABOVE = 0.72, 1.38
 LEFT_BELOW, RIGHT_ABOVE = -0.22, 0.22

@@ -3,6 +3,7 @@ import torch
 from comfy_api.v0_0_2 import io
 
 from ..avi_core import grassmann_distance, scale_singular_value
+from ..avi_core.checks import check_channel
 from ..avi_core.svd import FACTOR_LIMIT
 from .latent_meta import with_capture
 from .schema import schema
@@ -34,9 +35,7 @@ class ScaleSingularValue(AVINode):
     def execute(cls, svd, index, factor, channel) -> io.NodeOutput:
         svd = require_svd(svd, "svd")
         channels = svd.shape[1]
-        if not -1 <= channel < channels:
-            raise ValueError(f"channel must be -1 (every channel) or 0 to {channels - 1} for this {channels}-channel latent; got {channel}")
-        vp = scale_singular_value(svd.svd, index, factor, None if channel < 0 else channel)
+        vp = scale_singular_value(svd.svd, index, factor, check_channel(channel, channels))
         raw = svd.to_raw(vp)
         return io.NodeOutput(with_capture({"samples": raw}, raw, svd.info, keep_x0=False))
 

@@ -11,6 +11,7 @@ import comfy.utils
 import latent_preview
 from comfy_api.v0_0_2 import io
 
+from ..avi_core.conventions import families_differ
 from ..avi_core.inversion import REFINE_MAX, ddim_invert, evaluations
 from .latent_meta import checksum
 from .model_info import fix_empty_latent, latent_affine, model_family, model_kind, sampler_sigmas
@@ -82,7 +83,7 @@ def check_inversion_fits(info: InversionInfo, model, steps: int, sampler_name: s
         raise ValueError(f"latent_image was inverted with a {info.model_kind} {info.latent_format} model; this model is "
                          f"{kind} {fmt}: invert with the model you capture with")
     family = model_family(model)
-    if info.model_family and family and family != info.model_family:
+    if families_differ(family, info.model_family):
         raise ValueError(f"latent_image was inverted with the model class {info.model_family}; this model is {family}: "
                          "invert with the model you capture with")
     retracing = " or ".join(repr(s) for s in INVERTIBLE if same_step(s, info.sampler, masked))

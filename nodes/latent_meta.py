@@ -1,4 +1,4 @@
-"""Capture metadata carried in LATENT dicts, and the conversions raw LATENT ↔ model space ↔ VP (DESIGN 2.2).
+"""Capture metadata carried in LATENT dicts, and the conversions raw LATENT ↔ model space ↔ VP (docs/method.md, Latent convention).
 
 A LATENT from Capture Latent at Step keeps its `samples` in raw VAE units (as KSamplerAdvanced
 returns them with leftover noise) and adds `avi_capture`: where on the trajectory it was taken,
@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 
 from ..avi_core import from_vp, to_vp
+from ..avi_core.conventions import LAST_TIMESTEP
 
 CAPTURE_KEY = "avi_capture"
 RHO_KEY = "avi_rho"  # AVI Integrate's ρ values, in the order of its ρ-major batch
@@ -47,7 +48,7 @@ class CaptureInfo:
     @property
     def reached_fraction(self) -> float:
         """The fraction of T the captured step stands for (ComfyUI counts timesteps 0..999)."""
-        return self.timestep / 999.0
+        return self.timestep / LAST_TIMESTEP
 
     def describe(self) -> str:
         """One line for people: step, the timestep and fraction of T actually reached, σ, sampler."""

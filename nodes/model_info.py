@@ -7,6 +7,8 @@ import comfy.model_sampling
 import comfy.sample
 import comfy.samplers
 
+from ..avi_core.conventions import LAST_TIMESTEP, families_differ
+
 # What newer ComfyUI's EmptyLatentImage records in the LATENT and its fix_empty_latent_channels takes.
 LATENT_RATIO_KEYS = ("downscale_ratio_spacial", "downscale_ratio_temporal")
 
@@ -106,7 +108,7 @@ def timestep_of(model):
     """
     ms = model.get_model_object("model_sampling")
     top = float(ms.timestep(torch.as_tensor(ms.sigma_max, dtype=torch.float32).reshape(1))[0])
-    scale = 999.0 / top if top > 0 else 1.0
+    scale = LAST_TIMESTEP / top if top > 0 else 1.0
     return lambda sigma: ms.timestep(torch.as_tensor(sigma, dtype=torch.float32)).double() * scale
 
 
@@ -115,7 +117,7 @@ def check_continues(model, info, sampler_name: str, scheduler: str) -> None:
     if model_kind(model) != info.model_kind:
         raise ValueError(f"the latent was captured from a {info.model_kind} model; this model is {model_kind(model)}")
     family = model_family(model)
-    if info.model_family and family and family != info.model_family:
+    if families_differ(family, info.model_family):
         raise ValueError(f"the latent was captured with the model class {info.model_family}; this model is {family}: "
                          "continue it with a model of the class it was captured with")
     sigmas = sampler_sigmas(model, info.steps, sampler_name, scheduler)

@@ -1,4 +1,5 @@
 """Checks on an (x, z) pair of captures shared by Train AVI Φ and AVI Integrate: one model, one size, one seed, one schedule."""
+from ..avi_core.conventions import families_differ
 from .types import CapturedSVD
 
 
@@ -16,7 +17,7 @@ def check_same_source(x: CapturedSVD, z: CapturedSVD) -> None:
     if xi.model_kind != zi.model_kind or xi.latent_format != zi.latent_format:
         raise ValueError(f"x and z must come from the same model; got x from a {xi.model_kind} {xi.latent_format} model "
                          f"and z from a {zi.model_kind} {zi.latent_format} model")
-    if xi.model_family and zi.model_family and xi.model_family != zi.model_family:
+    if families_differ(xi.model_family, zi.model_family):
         raise ValueError(f"x and z must come from one model class; got x from {xi.model_family} and z from {zi.model_family}")
     if xi.start != zi.start:
         raise ValueError(f"x and z must start from the same noise (AVI pairs share it); got x from "
@@ -49,7 +50,7 @@ def check_one_trajectory(x: CapturedSVD, z: CapturedSVD) -> None:
     """x and z come from runs of one sampler and scheduler, and z lies later in denoising than x (Tz < Tx).
 
     z may take fewer steps than x: only its x0 prediction at Tz enters the edit, and a coarser run of the target prompt
-    reaches it for a fraction of the evaluations (README, what an edit costs)."""
+    reaches it for a fraction of the evaluations (docs/benchmarks.md, what an edit costs)."""
     xi, zi = x.info, z.info
     if xi.step >= 0 and zi.step >= 0:
         for name, a, b in (("sampler", xi.sampler, zi.sampler), ("scheduler", xi.scheduler, zi.scheduler)):
@@ -60,5 +61,5 @@ def check_one_trajectory(x: CapturedSVD, z: CapturedSVD) -> None:
             raise ValueError(same_step_message(x, z))
     if zi.timestep >= xi.timestep:
         raise ValueError(f"z must be captured later in denoising than x (Tz < Tx, e.g. x at 0.8·T and z at 0.5·T); got x at "
-                         f"t = {xi.timestep:g} ≈ {xi.timestep / 999:.2f}·T and z at t = {zi.timestep:g} ≈ {zi.timestep / 999:.2f}·T. "
+                         f"t = {xi.timestep:g} ≈ {xi.reached_fraction:.2f}·T and z at t = {zi.timestep:g} ≈ {zi.reached_fraction:.2f}·T. "
                          "Swap the two captures' timestep fractions")

@@ -5,6 +5,7 @@ import comfy.model_management
 from comfy_api.v0_0_2 import io
 
 from ..avi_core import scale_singular_value
+from ..avi_core.checks import check_channel
 from ..avi_core.svd import FACTOR_LIMIT
 from .latent_meta import with_capture
 from .schema import schema
@@ -90,13 +91,12 @@ class SingularValueSweep(AVINode):
         n, channels = svd.svd.n, svd.shape[1]
         index_list = parse_numbers("indices", indices, True, "0, 1, 2", low=0, high=n - 1, why=f" (N = {n} singular values)")
         factor_list = parse_numbers("factors", factors, False, "0, 0.5, 1.5", low=-FACTOR_LIMIT, high=FACTOR_LIMIT)
-        if not -1 <= channel < channels:
-            raise ValueError(f"channel must be -1 (every channel) or 0 to {channels - 1} for this {channels}-channel latent; got {channel}")
+        channel = check_channel(channel, channels)
         count = len(index_list) * len(factor_list) * svd.shape[0]
         if count > MAX_LATENTS:
             raise ValueError(f"{len(index_list)} indices × {len(factor_list)} factors × batch {svd.shape[0]} is {count} latents, "
                              f"over {MAX_LATENTS}; sweep fewer")
-        raw = svd.to_raw(sweep(svd.svd, index_list, factor_list, None if channel < 0 else channel))
+        raw = svd.to_raw(sweep(svd.svd, index_list, factor_list, channel))
         show_text(cls.hidden.unique_id, f"rows: σ_{', σ_'.join(map(str, index_list))}; columns: × {', × '.join(f'{f:g}' for f in factor_list)}\n"
                                         + decode_estimate(count, *svd.shape[-2:], free_cpu_memory()))
         labels = ", ".join(f"σ × {f:g}" for f in factor_list)

@@ -10,6 +10,7 @@ import comfy.samplers
 from comfy_api.v0_0_2 import io
 
 from ..avi_core import to_vp
+from ..avi_core.checks import check_channel
 from ..avi_core.trajectory import consecutive_distances, mobility
 from .capture import sample_keeping
 from .model_info import fix_empty_latent, model_kind, sampler_sigmas, timestep_of
@@ -233,9 +234,7 @@ class MobilityMap(AVINode):
     def execute(cls, trajectory, step_a, step_b, channel, top, side) -> io.NodeOutput:
         trajectory = require_trajectory(trajectory)
         a, b = trajectory.index_of(step_a), trajectory.index_of(step_b)
-        channels = trajectory.x.shape[2]
-        if channel >= channels:
-            raise ValueError(f"channel must be 0 to {channels - 1} for this {channels}-channel latent; got {channel}")
+        check_channel(channel, trajectory.x.shape[2], every=False)
         vp = trajectory.vp()[:, :, channel:channel + 1]
         overlap, rank = mobility(vp[a], vp[b], side)
         top = min(top, overlap.shape[-1])

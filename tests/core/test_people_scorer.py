@@ -1,7 +1,7 @@
 """The benchmark's judge of people images (bench/people_scorer.safetensors) on the committed held-out drawings.
 
 Those drawings were never trained on; they come with the repository, so this needs no download. Bounds sit a little
-below what `python devkit/people_scorer.py` measured on them (README, The tiny people model).
+below what `python devkit/people_scorer.py` measured on them (docs/models.md, The tiny people model).
 """
 import torch
 

@@ -34,7 +34,7 @@ def test_from_vp_and_resample_bad_input():
 
 
 def test_public_api_is_documented():
-    """Every name exported by avi_core has a docstring (the README's API table lists them)."""
+    """Every name exported by avi_core has a docstring (docs/core.md's API table lists them)."""
     undocumented = [name for name in avi_core.__all__ if not isinstance(getattr(avi_core, name), (str, int, tuple, dict))
                     and not (getattr(avi_core, name).__doc__ or "").strip()]
     assert undocumented == []

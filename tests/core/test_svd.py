@@ -1,4 +1,4 @@
-"""Channel-wise SVD: shapes, dtypes, reconstruction and the sign convention (DESIGN 2.8)."""
+"""Channel-wise SVD: shapes, dtypes, reconstruction and the sign convention (docs/method.md, Sign)."""
 import re
 
 import pytest

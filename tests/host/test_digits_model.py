@@ -1,6 +1,6 @@
 """The shipped tiny digits model through the stock loader: it draws what its captions ask, and AVI edits it.
 
-Bounds sit a little below what bench/bench_model.py and bench/bench_quality.py measured (README, Benchmarks).
+Bounds sit a little below what bench/bench_model.py and bench/bench_quality.py measured (docs/benchmarks.md).
 """
 import os
 
@@ -8,7 +8,7 @@ from bench import digit_metrics as M
 from bench.bench_model import prompt_following
 from devkit import digits
 
-# measured: python bench/bench_model.py --samples 200 --steps 20 --cfg 5 (README): class 0.88; bold 0.86, thin 0.99,
+# measured: python bench/bench_model.py --samples 200 --steps 20 --cfg 5 (docs/models.md): class 0.88; bold 0.86, thin 0.99,
 # slanted left 1.00, slanted right 0.97; colour 0.31 (the VAE decodes colour loosely: not one of the attributes relied on)
 CLASS_AT_LEAST = 0.85
 ATTRIBUTE_AT_LEAST = 0.80

@@ -1,6 +1,6 @@
 """The shipped tiny people model through the stock loader: it draws the people its captions ask for.
 
-Bounds sit a little below what `python bench/bench_model.py --model people` measured (README, The tiny people model);
+Bounds sit a little below what `python bench/bench_model.py --model people` measured (docs/models.md, The tiny people model);
 images are read by the people scorer, fit on real emoji renders only.
 """
 import os
@@ -13,9 +13,9 @@ from devkit import people_sources
 CHECKPOINT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                           "demo_models", "avi_demo_tiny_people_sd2.safetensors")
 # measured on these 100 samples: gender 0.90 of 70 requests, skin tone 0.94 of 70, old 0.80 of 20, hair 0.85 of 20,
-# role 0.53 of 40 (chance: gender 1/3, skin tone 1/6); 200 samples (README): 0.86, 0.95, 0.87, 0.86, 0.60.
+# role 0.53 of 40 (chance: gender 1/3, skin tone 1/6); 200 samples (docs/models.md): 0.86, 0.95, 0.87, 0.86, 0.60.
 FOLLOWING_AT_LEAST = {"gender": 0.85, "skin": 0.9, "age": 0.75, "hair": 0.8, "role": 0.45}
-ROUND_TRIP_AT_LEAST = {"gender": 0.88, "skin": 0.95, "hair": 0.95, "age": 0.95, "role": 0.83}
+ROUND_TRIP_AT_LEAST = {"gender": 0.85, "skin": 0.95, "hair": 0.95, "age": 0.95, "role": 0.83}
 # measured on these 16: MAE 0.032, largest error of an image's mean colour (16 images × 3 channels) 0.018 (the
 # previous model's VAE: 0.044 and 0.024)
 MAE_BELOW, COLOUR_BELOW = 0.036, 0.022
@@ -59,10 +59,11 @@ def test_stock_vae_encode_then_decode_keeps_drawings_and_colours(host, people_ck
 
 def test_the_vae_keeps_what_the_judge_reads(host, people_ckpt):
     """Held-out real drawings read by the judge after VAE Encode → VAE Decode: the most any UNet can score through this
-    VAE. Measured on these 200 drawings: gender 0.91, skin tone 0.98, hair 1.00, old 1.00 (of 4), role 0.89; on 400
-    (README): 0.92, 0.98, 0.99, 1.00, 0.88 (as drawn: 0.94, 1.00, 0.99, 1.00, 0.94), the previous model's VAE 0.80, 0.94,
+    VAE. Measured on these 120 drawings: gender 0.88, skin tone 0.98, hair 1.00, old 1.00 (of 2), role 0.88 (58 s on one
+    thread; 200 drawings took 145 s: 0.91, 0.98, 1.00, 1.00, 0.89); on 400
+    (docs/models.md): 0.92, 0.98, 0.99, 1.00, 0.88 (as drawn: 0.94, 1.00, 0.99, 1.00, 0.94), the previous model's VAE 0.80, 0.94,
     0.92, 1.00, 0.65."""
-    r = people_round_trip(host, people_ckpt, count=200)
+    r = people_round_trip(host, people_ckpt, count=120)
     print(f"\nas drawn {r['real']}\nround trip {r['round trip']} of {r['counts']}")
     for head, bound in ROUND_TRIP_AT_LEAST.items():
         assert r["round trip"][head] >= bound, (head, r["round trip"])

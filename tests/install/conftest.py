@@ -5,7 +5,7 @@ and newer) run test_comfyui_manager.py, the real Manager installing the pack. Ol
 test_manager_install.py, which does what the Manager does: ComfyUI v0.3.75 has neither file nor flag, and its
 Manager is the ComfyUI-Manager custom node, cloned from GitHub, which an offline test cannot fetch.
 The real-Manager test repeats the imitation's checks of the restarted server (nodes, templates, help pages, startup
-log, a run); its checks that need no host (each requirement without torch, help pages from the README) run on v0.3.75,
+log, a run); its checks that need no host (each requirement without torch, help pages from docs/nodes.md) run on v0.3.75,
 where the whole suite runs.
 """
 import os

@@ -138,10 +138,10 @@ def test_every_node_has_its_help_page_where_the_frontend_looks(installed):
         assert len(text) > 200, node_id
 
 
-def test_help_pages_are_the_readme_sections():
-    """web/docs is generated from the README's Nodes section (devkit/build_node_docs.py): an edit to either shows here."""
-    from devkit.build_node_docs import DOCS_DIR, README, build
-    with open(README, encoding="utf-8") as f:
+def test_help_pages_are_the_node_docs_sections():
+    """web/docs is generated from docs/nodes.md (devkit/build_node_docs.py): an edit to either shows here."""
+    from devkit.build_node_docs import DOCS_DIR, NODES_DOC, build
+    with open(NODES_DOC, encoding="utf-8") as f:
         pages = build(f.read())
     assert sorted(pages) == sorted(PACK_NODES)
     on_disk = {}
