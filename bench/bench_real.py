@@ -39,13 +39,17 @@ RECONSTRUCTION = ([(s, CFG, CFG, REFINE) for s in (10, 20)] + [(STEPS, c, c, r) 
 REAL_EDITS = ("bold", "thin", "slanted right", "slanted left")
 PAIRS = (("bold", "slanted right"), ("thin", "slanted left"), ("bold", "slanted left"), ("thin", "slanted right"))
 RHOS = tuple(sorted({1.0, 1.25, 1.5, defaults.PACK["rho"]}))
-PACK_TARGET = "tgt" if defaults.PACK["finish"] == "target" else None  # the prompt the pack's edit finishes with
 REAL_METHODS = (["reconstruction", "target from the inverted latent", "switch at 0.8T", "switch at 0.6T", "AVI paper ρ=1"]
                 + [f"AVI ρ={r:g}" for r in RHOS] + [f"AVI ρ={defaults.PACK['rho']:g}, cfg 1"])
 SWITCHES = (0.9, 0.8)  # the stock prompt switch to the prompt naming both attributes, after these fractions of T
 COMPOSED_METHODS = ("original", "prompt with both words", *(f"switch at {f:g}T" for f in SWITCHES), "first alone", "second alone",
                     "composed, original finish", "composed")
 COMPOSED_PER_PAIR = 4  # cases per pair of attributes and source (generated, real)
+
+
+def finishing_prompt(method: dict, prompt: str):
+    """The prompt node a method's edit finishes with beside the original: `prompt` (finish "target") or none."""
+    return prompt if method["finish"] == "target" else None
 
 
 def words(attribute: str) -> dict:
@@ -155,10 +159,10 @@ def real_case(ckpt: str, name: str, digit: int, attribute: str) -> tuple[dict, d
     y, _, _ = avi_edit(p, "paper", defaults.PAPER, "tgt", start, [1.0])
     out["AVI paper ρ=1"] = (finish(p, "paper", y), 0)
     y, _, _ = avi_edit(p, "pack", defaults.PACK, "tgt", start, RHOS)
-    decoded = finish(p, "pack", y, target=PACK_TARGET)
+    decoded = finish(p, "pack", y, target=finishing_prompt(defaults.PACK, "tgt"))
     out.update({f"AVI ρ={r:g}": (decoded, i) for i, r in enumerate(RHOS)})
     y, _, _ = avi_edit(p, "cfg1", defaults.PACK, "tgt", real_start(p, name, 1.0, REFINE, tag="_cfg1"), [defaults.PACK["rho"]], cfg=1.0)
-    out[f"AVI ρ={defaults.PACK['rho']:g}, cfg 1"] = (finish(p, "cfg1", y, cfg=1.0, target=PACK_TARGET), 0)
+    out[f"AVI ρ={defaults.PACK['rho']:g}, cfg 1"] = (finish(p, "cfg1", y, cfg=1.0, target=finishing_prompt(defaults.PACK, "tgt")), 0)
     return p, out
 
 
@@ -170,7 +174,6 @@ def composed_case(ckpt: str, digit: int, first: str, second: str, name: str = No
     start = real_start(p, name, CFG, REFINE) if name else ["empty", 0]
     stacked = defaults.STACKED
     rho = [stacked["rho"]]
-    targets = ("tgt", "tgt2", "both") if stacked["finish"] == "target" else (None, None, None)  # what each edit finishes with
     y1, x, _ = avi_edit(p, "first", stacked, "tgt", start, rho, seed=seed)
     y2, _, _ = avi_edit(p, "second", stacked, "tgt2", start, rho, x=x, seed=seed)
     p["svd_y1"] = {"class_type": "AVISVDDecompose", "inputs": {"latent": y1, "space": stacked["space"]}}
@@ -181,9 +184,10 @@ def composed_case(ckpt: str, digit: int, first: str, second: str, name: str = No
     out = {"original": (finish(p, "original", ["cap_x_first", 0]), 0), "prompt with both words": (both, 0)}
     for f in SWITCHES:
         out[f"switch at {f:g}T"] = (finish(p, f"sw{f:g}", capture(p, f"cap_sw{f:g}", "orig", f, start, seed=seed), target="both"), 0)
-    out |= {"first alone": (finish(p, "first", y1, target=targets[0]), 0), "second alone": (finish(p, "second", y2, target=targets[1]), 0),
+    out |= {"first alone": (finish(p, "first", y1, target=finishing_prompt(stacked, "tgt")), 0),
+            "second alone": (finish(p, "second", y2, target=finishing_prompt(stacked, "tgt2")), 0),
             "composed, original finish": (finish(p, "composed_original", y12), 0),
-            "composed": (finish(p, "composed", y12, target=targets[2]), 0)}
+            "composed": (finish(p, "composed", y12, target=finishing_prompt(stacked, "both")), 0)}
     return p, out
 
 

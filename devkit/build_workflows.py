@@ -225,9 +225,9 @@ def edited_and_original(b: WorkflowBuilder, n: dict) -> tuple:
     return edited, original
 
 
-def edit_target(n: dict):
-    """The prompt node an edit finishes with beside the original: the target (pack) or none (paper)."""
-    return n["target"] if finishes_with_target(n) else None
+def edit_target(n: dict, prompt: str = "target"):
+    """The prompt node an edit finishes with beside the original: n[prompt] (pack) or none (paper)."""
+    return n[prompt] if finishes_with_target(n) else None
 
 
 def edit_group_title(n: dict, what: str = "Edit (ρ)") -> str:

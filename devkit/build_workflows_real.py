@@ -158,7 +158,7 @@ def build_composed(object_info: dict) -> dict:
         for source, socket in ((n["train_2"], "phi"), (n["svd_y1"], "x"), (n["svd_z2"], "z")):
             b.connect(source, 0, n["integrate_2"], socket)
         both = finish(b, n, "edited", (n["integrate_2"], "y_pred"), 640, "Inject y₁₂ (both attributes)",
-                      n["target_both"] if finishes_with_target(n) else None)
+                      edit_target(n, "target_both"))
         first_only = finish(b, n, "first", (n["integrate"], "y_pred"), 860, "Inject y₁ (first attribute)", edit_target(n))
         original_image = finish(b, n, "original", (n["capture_x"], "latent"), 1080, "Inject x (unedited)")
         side_by_side(b, n, "two_attributes", [original_image, first_only, both],
